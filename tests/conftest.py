@@ -1,0 +1,69 @@
+"""Shared test fixtures: fixture model paths and an isolated user home."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+FIXTURES = SHARED / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    """Point every user folder (settings, models, logs) into this test's tmp dir."""
+    home = tmp_path / "xytok-home"
+    monkeypatch.setenv("XYTOK_HOME", str(home))
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    return home
+
+
+def fixture_dir(name: str) -> Path:
+    path = FIXTURES / name
+    if not path.is_dir():
+        pytest.fail(f"fixture folder {path} is missing: ../shared must sit beside the checkout")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny16k_dir() -> Path:
+    return fixture_dir("tiny16k")
+
+
+@pytest.fixture(scope="session")
+def tiny24k_dir() -> Path:
+    return fixture_dir("tiny24k")
+
+
+@pytest.fixture(scope="session")
+def tiny16k_ckpt(tiny16k_dir) -> Path:
+    return tiny16k_dir / "model.ckpt"
+
+
+@pytest.fixture(scope="session")
+def tiny24k_ckpt(tiny24k_dir) -> Path:
+    return tiny24k_dir / "model.ckpt"
+
+
+@pytest.fixture(scope="session")
+def tiny16k_codec(tiny16k_dir):
+    """The tiny 16 kHz fixture model on CPU (shared: loading is cheap but not free)."""
+    import xy_tokenizer
+
+    return xy_tokenizer.load(tiny16k_dir / "model.ckpt", config=tiny16k_dir / "config.yaml", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny24k_codec(tiny24k_dir):
+    import xy_tokenizer
+
+    return xy_tokenizer.load(tiny24k_dir / "model.ckpt", config=tiny24k_dir / "config.yaml", device="cpu")
+
+
+def load_manifest(name: str) -> dict:
+    return json.loads((FIXTURES / "manifests" / f"{name}.json").read_text())
