@@ -52,7 +52,7 @@ def read_state_dict(path: Path, *, trust: bool = False) -> dict[str, torch.Tenso
                 "this file, load it with trust=True (CLI: --trust-checkpoint)."
             ) from None
         raise CheckpointError(f"{path}: not a PyTorch checkpoint ({text.splitlines()[0] if text else 'unreadable'})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, AttributeError, ImportError) as exc:
+    except Exception as exc:  # torch raises many types for foreign or damaged files (KeyError, EOFError, ...)
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint (truncated or another format: {str(exc).splitlines()[0][:200]})"
         ) from None
@@ -164,4 +164,6 @@ def load_state_dict_strict(model: "nn.Module", state: dict[str, torch.Tensor], s
             + "; ".join(problems)
             + ". Check that the config belongs to this checkpoint."
         )
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
+    model.load_state_dict(
+        {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True, assign=True
+    )

@@ -163,7 +163,8 @@ class Codec:
 
     @property
     def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.state_dict().values())
+        """Learned parameters (positions and codebooks are buffers, as in the reference)."""
+        return sum(p.numel() for p in self.model.parameters())
 
     @property
     def checkpoint_sha256(self) -> str | None:

@@ -66,8 +66,11 @@ class XYTokenizerModel(nn.Module):
         if config is not None and not isinstance(config, ModelConfig):
             config = ModelConfig.from_yaml(config)
         config, state = resolve_config(state, config, source=str(checkpoint))
-        model = cls(config)
+        # Build without allocating or initialising weights, then adopt the checkpoint's tensors.
+        with torch.device("meta"):
+            model = cls(config)
         load_state_dict_strict(model, state, source=str(checkpoint))
+        model.feature = LogMel()  # its buffers are computed, not stored, so rebuild them off meta
         model.quantizer.fold()
         return model.eval()
 
