@@ -14,7 +14,6 @@ a batch padded to the longest window), whose last ~10 ms of each clip depend on 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -370,7 +369,3 @@ def _bucket(windows: list[_Window], size: int, *, exact_length: bool) -> list[li
         batches.append([w])
     return batches
 
-
-def frames_for_samples(num_samples: int, sample_rate: int = INPUT_SAMPLE_RATE) -> int:
-    """Tokens a clip of ``num_samples`` at ``sample_rate`` yields."""
-    return int(math.floor(num_samples * INPUT_SAMPLE_RATE / sample_rate)) // SAMPLES_PER_TOKEN

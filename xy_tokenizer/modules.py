@@ -39,8 +39,8 @@ class SelfAttention(nn.Module):
         self.v_proj = nn.Linear(d_model, d_model)
         self.out_proj = nn.Linear(d_model, d_model)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        """x: (B, T, C); key_mask: (B, 1, 1, T) bool -> (B, T, C)."""
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+        """x: (B, T, C); key_mask: (B, 1, 1, T) bool or None (all valid) -> (B, T, C)."""
         b, t, c = x.shape
         shape = (b, t, self.heads, c // self.heads)
         q = self.q_proj(x).view(shape).transpose(1, 2)
@@ -61,7 +61,7 @@ class TransformerLayer(nn.Module):
         self.fc2 = nn.Linear(ffn_dim, d_model)
         self.final_layer_norm = nn.LayerNorm(d_model)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
         x = x + self.self_attn(self.self_attn_layer_norm(x), key_mask)
         return x + self.fc2(F.gelu(self.fc1(self.final_layer_norm(x))))
 
@@ -82,7 +82,8 @@ class TransformerStack(nn.Module):
             raise ValueError(f"{t} frames exceed the {self.positional_embedding.shape[0]} positions of this block")
         x = (x.float() + self.positional_embedding[:t].float()).to(x.dtype)
         valid = length_mask(lengths, t)
-        key_mask = valid[:, None, None, :]
+        # Without padded frames the mask is all True: leave it out so SDPA can use a fused kernel.
+        key_mask = None if bool(valid.all()) else valid[:, None, None, :]
         for layer in self.layers:
             x = layer(x, key_mask)
         x = self.layer_norm(x)
