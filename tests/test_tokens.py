@@ -1,0 +1,179 @@
+"""Token files (xy_tokenizer.tokens): format, sidecar, validation of malformed files."""
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from xy_tokenizer._version import __version__
+from xy_tokenizer.constants import CODEBOOK_SIZE, FRAME_RATE, TOKEN_FORMAT_VERSION
+from xy_tokenizer.errors import TokenFileError, XYTokenizerError
+from xy_tokenizer.fsutil import PART_MARKER, OutputExistsError
+from xy_tokenizer.tokens import build_token_meta, load_tokens, save_tokens, sidecar_path
+
+META_KEYS = {"format_version", "variant", "checkpoint_sha256", "source", "source_sample_rate",
+             "source_duration", "frame_rate", "num_quantizers", "codebook_size", "num_frames",
+             "overlap_seconds", "package_version", "created"}
+
+
+def codes_8x(frames: int = 20, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, CODEBOOK_SIZE, size=(8, frames))
+
+
+def test_round_trip_int16_on_disk_int64_in_memory(tmp_path):
+    codes = codes_8x()
+    codes[0, 0], codes[1, 1] = 0, CODEBOOK_SIZE - 1
+    meta = {"format_version": TOKEN_FORMAT_VERSION, "variant": "x", "num_frames": 20}
+    npy, sidecar = save_tokens(tmp_path / "sub" / "clip.npy", codes, meta)
+    assert (npy, sidecar) == (tmp_path / "sub" / "clip.npy", tmp_path / "sub" / "clip.json")
+    raw = np.load(npy, allow_pickle=False)                  # readable by plain numpy
+    assert raw.dtype == np.int16 and np.array_equal(raw, codes)
+    loaded, read_meta = load_tokens(npy)
+    assert loaded.dtype == np.int64 and np.array_equal(loaded, codes)
+    assert read_meta == meta
+    assert not list(tmp_path.rglob(f"*{PART_MARKER}*"))
+
+
+def test_loader_accepts_any_integer_dtype_and_no_sidecar(tmp_path):
+    for dtype in (np.uint16, np.int32, np.int64, np.uint8):
+        path = tmp_path / f"{np.dtype(dtype).name}.npy"
+        np.save(path, np.full((2, 5), 7, dtype=dtype))
+        codes, meta = load_tokens(path)
+        assert codes.dtype == np.int64 and codes.shape == (2, 5) and meta is None
+
+
+def test_save_refuses_existing_files_unless_overwrite(tmp_path):
+    target = tmp_path / "a.npy"
+    save_tokens(target, codes_8x(seed=1), {"v": 1})
+    with pytest.raises(OutputExistsError):
+        save_tokens(target, codes_8x(seed=2), {"v": 2})
+    assert load_tokens(target)[1] == {"v": 1}
+    save_tokens(target, codes_8x(seed=2), {"v": 2}, overwrite=True)
+    codes, meta = load_tokens(target)
+    assert meta == {"v": 2} and np.array_equal(codes, codes_8x(seed=2))
+
+
+def test_save_writes_both_files_or_neither(tmp_path):
+    (tmp_path / "a.json").mkdir()                           # sidecar cannot be written
+    with pytest.raises(XYTokenizerError):
+        save_tokens(tmp_path / "a.npy", codes_8x(), {}, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+    assert (tmp_path / "a.json").is_dir()
+
+
+def test_save_validates_codes_and_suffix(tmp_path):
+    with pytest.raises(TokenFileError, match="outside 0..1023"):
+        save_tokens(tmp_path / "a.npy", np.full((8, 3), 1024), {})
+    with pytest.raises(TokenFileError, match="must end in .npy"):
+        save_tokens(tmp_path / "a.tok", codes_8x(), {})
+    assert list(tmp_path.iterdir()) == []
+
+
+def malformed(tmp_path, kind):
+    path = tmp_path / f"{kind}.npy"
+    if kind == "float":
+        np.save(path, codes_8x().astype(np.float32))
+        return path, "integer array, got dtype float32"
+    if kind == "bool":
+        np.save(path, np.ones((8, 4), bool))
+        return path, "integer array, got dtype bool"
+    if kind == "three_d":
+        np.save(path, np.zeros((1, 8, 4), np.int64))
+        return path, r"expected a 2-D array .*\(1, 8, 4\)"
+    if kind == "one_d":
+        np.save(path, np.zeros(10, np.int64))
+        return path, r"expected a 2-D array .*\(10,\)"
+    if kind == "nine_levels":
+        np.save(path, np.zeros((9, 4), np.int64))
+        return path, "has 9 levels .*1 <= k <= 8"
+    if kind == "transposed":
+        np.save(path, np.zeros((40, 8), np.int64))
+        return path, "has 40 levels .*transposed"
+    if kind == "no_frames":
+        np.save(path, np.zeros((8, 0), np.int64))
+        return path, "no frames"
+    if kind == "too_big":
+        codes = codes_8x()
+        codes[3, 7] = 1024
+        np.save(path, codes)
+        return path, "code 1024 at level 3, frame 7 is outside 0..1023"
+    if kind == "negative":
+        codes = codes_8x()
+        codes[0, 2] = -1
+        np.save(path, codes)
+        return path, r"code -1 at level 0, frame 2 is outside 0..1023 \(values range -1\.\."
+    if kind == "pickled_object":
+        np.save(path, np.array([[1, "x"]], dtype=object), allow_pickle=True)
+        return path, "not a .npy array of integer codes"
+    if kind == "pickle_file":
+        path.write_bytes(pickle.dumps({"codes": [1, 2, 3]}))
+        return path, "not a .npy array of integer codes"
+    if kind == "text":
+        path.write_text("0 1 2 3\n4 5 6 7\n")
+        return path, "not a .npy array of integer codes"
+    if kind == "truncated":
+        np.save(path, codes_8x(200))
+        path.write_bytes(path.read_bytes()[:300])
+        return path, ".npy"
+    if kind == "npz":
+        with open(path, "wb") as handle:
+            np.savez(handle, codes=codes_8x())
+        return path, "npz archive"
+    if kind == "missing":
+        return path, "not found"
+    if kind == "bad_sidecar":
+        np.save(path, codes_8x())
+        path.with_suffix(".json").write_text("{not json")
+        return path.with_suffix(".json"), "sidecar cannot be read"
+    if kind == "list_sidecar":
+        np.save(path, codes_8x())
+        path.with_suffix(".json").write_text("[1, 2]")
+        return path.with_suffix(".json"), "JSON object"
+    if kind == "newer_format":
+        np.save(path, codes_8x())
+        path.with_suffix(".json").write_text(json.dumps({"format_version": TOKEN_FORMAT_VERSION + 1}))
+        return path.with_suffix(".json"), "newer than this program reads"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["float", "bool", "three_d", "one_d", "nine_levels", "transposed",
+                                  "no_frames", "too_big", "negative", "pickled_object", "pickle_file",
+                                  "text", "truncated", "npz", "missing", "bad_sidecar", "list_sidecar",
+                                  "newer_format"])
+def test_malformed_token_files_raise_naming_the_file(tmp_path, kind):
+    named, reason = malformed(tmp_path, kind)
+    with pytest.raises(TokenFileError, match=reason) as caught:
+        load_tokens(tmp_path / f"{kind}.npy")
+    assert str(caught.value).startswith(f"{named}: ")
+
+
+def test_codebook_size_and_level_limit_follow_the_model(tmp_path):
+    path = tmp_path / "a.npy"
+    np.save(path, np.full((4, 3), 200))
+    assert load_tokens(path)[0].shape == (4, 3)
+    with pytest.raises(TokenFileError, match="code 200 .* outside 0..127"):
+        load_tokens(path, codebook_size=128)
+    with pytest.raises(TokenFileError, match="1 <= k <= 2"):
+        load_tokens(path, max_levels=2)
+
+
+def test_build_token_meta_from_a_real_codec(tiny16k_codec, tmp_path):
+    from xy_tokenizer.audio import AudioInfo
+
+    codes = np.zeros((8, 37), np.int64)
+    info = AudioInfo(tmp_path / "a.flac", 44100, 2, 130536, 130536 / 44100, "FLAC", "PCM_16")
+    meta = build_token_meta(tiny16k_codec, codes, source=info.path, source_info=info, overlap=5)
+    assert set(meta) == META_KEYS
+    assert meta["format_version"] == TOKEN_FORMAT_VERSION
+    assert meta["variant"] == tiny16k_codec.variant
+    assert meta["checkpoint_sha256"] == tiny16k_codec.checkpoint_sha256
+    assert (meta["num_quantizers"], meta["num_frames"]) == (8, 37)
+    assert meta["codebook_size"] == tiny16k_codec.codebook_size
+    assert meta["source"] == str(info.path) and meta["source_sample_rate"] == 44100
+    assert meta["source_duration"] == pytest.approx(2.96)
+    assert meta["frame_rate"] == FRAME_RATE and meta["overlap_seconds"] == 5.0
+    assert meta["package_version"] == __version__ and meta["created"].endswith("+00:00")
+    json.dumps(meta)                                      # serialisable as is
+    assert sidecar_path(tmp_path / "x.npy") == tmp_path / "x.json"

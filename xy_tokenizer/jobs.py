@@ -1,0 +1,519 @@
+"""Batch jobs shared by the CLI and the GUI: find inputs, encode/decode/reconstruct, export.
+
+A job is a generator of :class:`JobEvent`. It never stops for a bad file: that file gets a
+``file_failed`` event whose message names it, and the job goes on. Outputs mirror each input's
+path relative to the folder it was found in (``JobItem.rel``) under the output folder, are
+written atomically, and an existing output makes the file ``file_skipped`` unless overwrite.
+
+Events, in order: ``started`` (``total`` = number of items); per file ``file_started`` when
+its batch begins (a file skipped or failing to load gets no ``file_started``), then exactly one
+of ``file_done`` / ``file_failed`` / ``file_skipped``; ``progress`` after every batch; finally
+``finished`` or ``cancelled``, both with the :class:`JobSummary`. Progress is counted in files:
+``done`` of ``total`` files, fractional while a batch is in the model.
+
+A generator cannot yield from inside the codec, so per-window progress goes to the optional
+``on_progress(done, total)`` callable of :func:`run_job` (same units as ``progress`` events,
+called on the thread running the job after every model window and every finished file).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .audio import AUDIO_EXTENSIONS, WRITE_SUBTYPES, AudioInfo, load_audio, write_audio
+from .constants import DEFAULT_OVERLAP_SECONDS, INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN, WINDOW_SECONDS
+from .errors import Cancelled, XYTokenizerError
+from .tokens import SIDECAR_SUFFIX, TOKEN_SUFFIX, build_token_meta, load_tokens, save_tokens
+
+MODES = ("encode", "decode", "reconstruct")
+#: Input kinds of :func:`collect_inputs` and the file extensions a folder scan picks up.
+INPUT_KINDS = {"audio": AUDIO_EXTENSIONS, "tokens": frozenset({TOKEN_SUFFIX})}
+AUDIO_SUFFIX = ".wav"
+#: Files are loaded this many batches ahead and sorted by length, so batches hold clips of
+#: similar length (less padding) while memory stays bounded.
+LOOKAHEAD_BATCHES = 8
+#: Encode's share of the work of a reconstruct (about 25 of 60 GFLOP per second of audio).
+ENCODE_SHARE = 25 / 60
+SKIP_HINT = "use --overwrite to replace it"
+
+
+@dataclass(frozen=True)
+class JobItem:
+    path: Path          # the input file
+    rel: Path           # path relative to the input root it was found under (mirrored in OUT)
+
+
+@dataclass
+class JobOptions:
+    mode: str                      # "encode" | "decode" | "reconstruct"
+    out_dir: Path | None = None    # None: keep results in memory only (the GUI)
+    overwrite: bool = False
+    batch_size: int = 4
+    overlap: float = DEFAULT_OVERLAP_SECONDS
+    num_quantizers: int | None = None
+    audio_subtype: str = "PCM_16"  # or "FLOAT"
+    keep_arrays: bool = True       # results carry codes/audio arrays
+
+
+@dataclass
+class FileResult:
+    item: JobItem
+    codes: np.ndarray | None = None        # (k, T) int64
+    original: np.ndarray | None = None     # input at 16 kHz, float32 (encode/reconstruct)
+    audio: np.ndarray | None = None        # reconstruction at codec.output_sample_rate
+    info: AudioInfo | None = None          # source audio facts
+    token_meta: dict | None = None         # sidecar content (decode of token files: as read)
+    outputs: list[Path] = field(default_factory=list)
+    duration: float = 0.0                  # seconds of audio: the input, or the decoded tokens
+
+
+@dataclass
+class JobSummary:
+    mode: str = ""
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    audio_seconds: float = 0.0             # audio processed (input audio, or decoded tokens)
+    elapsed: float = 0.0                   # wall-clock seconds of the job
+    failures: list[tuple[str, str]] = field(default_factory=list)   # (path, message)
+    cancelled: bool = False
+
+    def text(self) -> str:
+        """One line for people, e.g. ``encode: 3 done, 1 failed, 0 skipped; 12.0 s of audio in 2.1 s``."""
+        line = (f"{self.mode}: {self.done} done, {self.failed} failed, {self.skipped} skipped; "
+                f"{self.audio_seconds:.1f} s of audio in {self.elapsed:.1f} s")
+        if self.audio_seconds > 0 and self.elapsed > 0:
+            line += f" ({self.audio_seconds / self.elapsed:.1f}x real time)"
+        return line + (" (cancelled)" if self.cancelled else "")
+
+    def to_dict(self) -> dict:
+        return {
+            "mode": self.mode, "done": self.done, "failed": self.failed, "skipped": self.skipped,
+            "audio_seconds": self.audio_seconds, "elapsed_seconds": self.elapsed,
+            "cancelled": self.cancelled,
+            "failures": [{"path": p, "message": m} for p, m in self.failures],
+        }
+
+
+@dataclass
+class JobEvent:
+    kind: str   # "started" | "file_started" | "progress" | "file_done" | "file_failed"
+                # | "file_skipped" | "finished" | "cancelled"
+    index: int = -1                  # item index, -1 for job-level events
+    item: JobItem | None = None
+    done: float = 0.0                # progress: done of total files (fractional within a batch)
+    total: float = 0.0
+    message: str = ""                # failure reason / skip reason / summary text
+    result: FileResult | None = None
+    summary: JobSummary | None = None   # on "finished" / "cancelled"
+
+
+# ----------------------------------------------------------------------------- inputs
+
+def _scan_folder(root: Path, suffixes: frozenset[str]) -> list[Path]:
+    """Files under ``root`` with one of ``suffixes``, hidden files and folders left out."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found.extend(Path(folder) / name for name in files
+                     if not name.startswith(".") and Path(name).suffix.lower() in suffixes)
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def collect_inputs(inputs: Sequence[str | Path], kind: str = "audio",
+                   shard: tuple[int, int] | None = None) -> tuple[list[JobItem], list[str]]:
+    """Expand files and folders into job items.
+
+    ``kind`` "audio" (libsndfile extensions) or "tokens" (``.npy``) chooses what a folder scan
+    picks up (recursively, hidden entries left out); files named directly are always taken.
+    Items keep the order of ``inputs``, each folder's files sorted by relative path. A file
+    named twice is taken once; a file whose outputs would have the same name as an earlier
+    one's (``a.wav`` and ``a.flac``, or equal relative paths under two input folders) is left
+    out with a problem. ``shard=(i, n)`` keeps items whose position % n == i (0-based i).
+
+    Returns ``(items, problems)``: problems are messages about inputs that do not exist,
+    folders with nothing to process, and such name clashes.
+    """
+    if kind not in INPUT_KINDS:
+        raise XYTokenizerError(f"unknown input kind {kind!r}; use one of {', '.join(INPUT_KINDS)}")
+    if shard is not None:
+        index, count = shard
+        if count < 1 or not 0 <= index < count:
+            raise XYTokenizerError(f"shard {index} of {count} does not exist; need 0 <= i < n")
+    suffixes = INPUT_KINDS[kind]
+    items: list[JobItem] = []
+    problems: list[str] = []
+    seen: set[Path] = set()
+    claimed: dict[Path, Path] = {}
+    for raw in inputs:
+        root = Path(raw)
+        if root.is_dir():
+            found = [JobItem(p, p.relative_to(root)) for p in _scan_folder(root, suffixes)]
+            if not found:
+                problems.append(f"{root}: no {kind} files ({', '.join(sorted(suffixes))}) in this folder")
+        elif root.is_file():
+            found = [JobItem(root, Path(root.name))]
+        else:
+            problems.append(f"{root}: no such file or folder")
+            continue
+        for item in found:
+            real = item.path.resolve()
+            if real in seen:
+                continue
+            seen.add(real)
+            stem = item.rel.with_suffix("")
+            if stem in claimed:
+                problems.append(f"{item.path}: left out, its outputs would have the same names as "
+                                f"those of {claimed[stem]} ({stem}.*); rename one of them")
+                continue
+            claimed[stem] = item.path
+            items.append(item)
+    if shard is not None:
+        items = [item for position, item in enumerate(items) if position % shard[1] == shard[0]]
+    return items, problems
+
+
+# ----------------------------------------------------------------------------- outputs
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where one item's outputs go (None: not written)."""
+
+    tokens: Path | None = None
+    audio: Path | None = None
+
+    def paths(self) -> list[Path]:
+        tokens = [] if self.tokens is None else [self.tokens, self.tokens.with_suffix(SIDECAR_SUFFIX)]
+        return tokens + ([] if self.audio is None else [self.audio])
+
+
+def _plan(out_dir: Path | None, item: JobItem, tokens: bool, audio: bool) -> _Plan:
+    if out_dir is None:
+        return _Plan()
+    base = Path(out_dir) / item.rel
+    return _Plan(tokens=base.with_suffix(TOKEN_SUFFIX) if tokens else None,
+                 audio=base.with_suffix(AUDIO_SUFFIX) if audio else None)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+def _precheck(index: int, item: JobItem, plan: _Plan, overwrite: bool) -> JobEvent | None:
+    """A ``file_failed``/``file_skipped`` event when the outputs cannot or need not be written."""
+    for out in plan.paths():
+        if _same_file(out, item.path):
+            return JobEvent("file_failed", index, item,
+                            message=f"{item.path}: the output {out} would replace the input; "
+                                    "choose a different output folder")
+    if not overwrite:
+        for out in plan.paths():
+            if out.exists():
+                return JobEvent("file_skipped", index, item,
+                                message=f"{item.path}: {out} exists, skipped ({SKIP_HINT})")
+    return None
+
+
+def _write_outputs(codec: Any, result: FileResult, plan: _Plan, *, overwrite: bool,
+                   audio_subtype: str, overlap: float | None) -> list[Path]:
+    """Write the planned outputs of one result, all or none; returns the paths written."""
+    written: list[Path] = []
+    try:
+        if plan.tokens is not None:
+            meta = result.token_meta or build_token_meta(
+                codec, result.codes, source=result.item.path.resolve(), source_info=result.info,
+                overlap=overlap)
+            written.extend(save_tokens(plan.tokens, result.codes, meta, overwrite=overwrite))
+        if plan.audio is not None:
+            written.append(write_audio(plan.audio, result.audio, codec.output_sample_rate,
+                                       subtype=audio_subtype, overwrite=overwrite))
+    except BaseException:
+        for path in written:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
+    return written
+
+
+def _failure_message(item: JobItem, exc: BaseException) -> str:
+    message = str(exc) if isinstance(exc, XYTokenizerError) else f"{type(exc).__name__}: {exc}"
+    return message if str(item.path) in message else f"{item.path}: {message}"
+
+
+# ----------------------------------------------------------------------------- run_job
+
+@dataclass
+class _Loaded:
+    index: int
+    item: JobItem
+    plan: _Plan
+    data: np.ndarray            # (n,) float32 audio at 16 kHz, or (k, T) int64 codes
+    length: int
+    info: AudioInfo | None = None
+    meta: dict | None = None
+
+
+def _chunks(seq: list, size: int) -> Iterator[list]:
+    for start in range(0, len(seq), size):
+        yield seq[start:start + size]
+
+
+def check_overlap(overlap: float) -> None:
+    """Raise :class:`XYTokenizerError` unless ``overlap`` (seconds) is a valid encoder overlap:
+    0 <= overlap < the window, leaving a step of whole tokens (a multiple of 0.08 s)."""
+    if not 0 <= overlap < WINDOW_SECONDS:
+        raise XYTokenizerError(f"overlap must be at least 0 and below {WINDOW_SECONDS} s, got {overlap:g}")
+    step = (WINDOW_SECONDS - overlap) * INPUT_SAMPLE_RATE / SAMPLES_PER_TOKEN
+    if abs(step - round(step)) > 1e-6:
+        raise XYTokenizerError(f"overlap must be a multiple of {SAMPLES_PER_TOKEN / INPUT_SAMPLE_RATE:g} s "
+                               f"(one token), got {overlap:g}")
+
+
+def _validate(codec: Any, options: JobOptions) -> None:
+    if options.mode not in MODES:
+        raise XYTokenizerError(f"unknown job mode {options.mode!r}; use one of {', '.join(MODES)}")
+    if options.mode != "decode":
+        check_overlap(options.overlap)
+    if options.batch_size < 1:
+        raise XYTokenizerError(f"batch size must be at least 1, got {options.batch_size}")
+    if options.num_quantizers is not None and not 1 <= options.num_quantizers <= codec.num_quantizers:
+        raise XYTokenizerError(f"num_quantizers must be between 1 and {codec.num_quantizers}, "
+                               f"got {options.num_quantizers}")
+    if options.audio_subtype not in WRITE_SUBTYPES:
+        raise XYTokenizerError(f"audio sample format {options.audio_subtype!r} is not one of "
+                               f"{', '.join(WRITE_SUBTYPES)}")
+
+
+class _JobRunner:
+    """State of one :func:`run_job` call; :meth:`events` is the generator."""
+
+    def __init__(self, codec: Any, items: list[JobItem], options: JobOptions,
+                 cancel: Callable[[], bool] | None,
+                 on_progress: Callable[[float, float], None] | None) -> None:
+        self.codec, self.items, self.options = codec, items, options
+        self.cancel, self.on_progress = cancel, on_progress
+        self.summary = JobSummary(mode=options.mode)
+        self.finished = 0           # items with their final event
+        self._reported = 0.0        # progress never goes back (a computed batch counts as done)
+        self.encodes = options.mode in ("encode", "reconstruct")
+        self.decodes = options.mode in ("decode", "reconstruct")
+
+    # -- bookkeeping
+    def _report(self, done: float) -> None:
+        self._reported = max(self._reported, done)
+        if self.on_progress is not None:
+            self.on_progress(self._reported, len(self.items))
+
+    def _progress_event(self) -> JobEvent:
+        return JobEvent("progress", done=float(self.finished), total=float(len(self.items)))
+
+    def _close(self, event: JobEvent) -> JobEvent:
+        """Count a file's final event."""
+        if event.kind == "file_done":
+            self.summary.done += 1
+        elif event.kind == "file_skipped":
+            self.summary.skipped += 1
+        else:
+            self.summary.failed += 1
+            self.summary.failures.append((str(event.item.path), event.message))
+        self.finished += 1
+        self._report(self.finished)
+        return event
+
+    def _fail(self, entry_index: int, item: JobItem, exc: BaseException) -> JobEvent:
+        return self._close(JobEvent("file_failed", entry_index, item, message=_failure_message(item, exc)))
+
+    def _check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel():
+            raise Cancelled("the job was cancelled")
+
+    def _window_progress(self, batch_len: int, start: float, span: float) -> Callable[[int, int], None]:
+        base = self.finished
+
+        def report(done: int, total: int) -> None:
+            fraction = start + span * (done / total if total else 1.0)
+            self._report(base + fraction * batch_len)
+        return report
+
+    # -- loading
+    def _load(self, index: int, item: JobItem, plan: _Plan) -> _Loaded:
+        codec = self.codec
+        if self.encodes:
+            audio, info = load_audio(item.path)
+            return _Loaded(index, item, plan, audio, audio.shape[0], info=info)
+        codes, meta = load_tokens(item.path, codec.codebook_size, codec.num_quantizers)
+        wanted = self.options.num_quantizers
+        if wanted is not None and wanted > codes.shape[0]:
+            raise XYTokenizerError(f"{item.path}: has {codes.shape[0]} levels, cannot decode with "
+                                   f"{wanted} (use --num-quantizers {codes.shape[0]} or fewer)")
+        return _Loaded(index, item, plan, codes, codes.shape[1], meta=meta)
+
+    # -- model
+    def _compute(self, batch: list[_Loaded]) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        """Run the model on a batch: (codes per file, audio per file or None)."""
+        codec, opt, n = self.codec, self.options, len(batch)
+        if self.encodes:
+            share = ENCODE_SHARE if self.decodes else 1.0
+            codes = codec.encode([e.data for e in batch], overlap=opt.overlap, batch_size=opt.batch_size,
+                                 progress=self._window_progress(n, 0.0, share), cancel=self.cancel)
+            start = share
+        else:
+            codes = [e.data for e in batch]
+            start = 0.0
+        if not self.decodes:
+            return codes, None
+        audio = codec.decode(codes, num_quantizers=opt.num_quantizers, batch_size=opt.batch_size,
+                             progress=self._window_progress(n, start, 1.0 - start), cancel=self.cancel)
+        return codes, audio
+
+    def _finish_file(self, entry: _Loaded, codes: np.ndarray, audio: np.ndarray | None) -> JobEvent:
+        codec, opt = self.codec, self.options
+        result = FileResult(entry.item, codes=codes, audio=audio, info=entry.info, token_meta=entry.meta)
+        if self.encodes:
+            result.original = entry.data
+            result.token_meta = build_token_meta(codec, codes, source=entry.item.path.resolve(),
+                                                 source_info=entry.info, overlap=opt.overlap)
+            result.duration = entry.length / INPUT_SAMPLE_RATE
+        else:
+            result.duration = entry.length / codec.frame_rate
+        try:
+            result.outputs = _write_outputs(codec, result, entry.plan, overwrite=opt.overwrite,
+                                            audio_subtype=opt.audio_subtype, overlap=opt.overlap)
+        except Exception as exc:
+            return self._fail(entry.index, entry.item, exc)
+        if not opt.keep_arrays:
+            result = replace(result, codes=None, original=None, audio=None)
+        self.summary.audio_seconds += result.duration
+        return self._close(JobEvent("file_done", entry.index, entry.item, result=result))
+
+    def _process(self, batch: list[_Loaded], announce: bool = True) -> Iterator[JobEvent]:
+        if announce:
+            for entry in batch:
+                yield JobEvent("file_started", entry.index, entry.item)
+        try:
+            codes, audio = self._compute(batch)
+        except Cancelled:
+            raise
+        except Exception as exc:
+            if len(batch) == 1:
+                yield self._fail(batch[0].index, batch[0].item, exc)
+                return
+            # One bad clip must not sink the others: retry them one by one.
+            for entry in batch:
+                self._check_cancel()
+                yield from self._process([entry], announce=False)
+            return
+        for i, entry in enumerate(batch):
+            yield self._finish_file(entry, codes[i], None if audio is None else audio[i])
+
+    # -- the job
+    def events(self) -> Iterator[JobEvent]:
+        start = time.monotonic()
+        opt = self.options
+        yield JobEvent("started", total=float(len(self.items)),
+                       message=f"{opt.mode}: {len(self.items)} files")
+        try:
+            indexed = list(enumerate(self.items))
+            for chunk in _chunks(indexed, opt.batch_size * LOOKAHEAD_BATCHES):
+                loaded: list[_Loaded] = []
+                for index, item in chunk:
+                    self._check_cancel()
+                    plan = _plan(opt.out_dir, item, tokens=self.encodes, audio=self.decodes)
+                    event = _precheck(index, item, plan, opt.overwrite)
+                    if event is not None:
+                        yield self._close(event)
+                        continue
+                    try:
+                        loaded.append(self._load(index, item, plan))
+                    except Exception as exc:
+                        yield self._fail(index, item, exc)
+                yield self._progress_event()
+                loaded.sort(key=lambda e: e.length)
+                for batch in _chunks(loaded, opt.batch_size):
+                    self._check_cancel()
+                    yield from self._process(batch)
+                    yield self._progress_event()
+        except Cancelled as exc:
+            self.summary.cancelled = True
+            self.summary.elapsed = time.monotonic() - start
+            yield JobEvent("cancelled", done=float(self.finished), total=float(len(self.items)),
+                           message=f"{exc}; {self.summary.text()}", summary=self.summary)
+            return
+        self.summary.elapsed = time.monotonic() - start
+        yield JobEvent("finished", done=float(self.finished), total=float(len(self.items)),
+                       message=self.summary.text(), summary=self.summary)
+
+
+def run_job(codec: Any, items: Iterable[JobItem], options: JobOptions,
+            cancel: Callable[[], bool] | None = None,
+            on_progress: Callable[[float, float], None] | None = None) -> Iterator[JobEvent]:
+    """Encode, decode or reconstruct ``items`` with ``codec``; a generator of :class:`JobEvent`.
+
+    encode: audio files -> ``<rel stem>.npy`` + ``.json`` under ``options.out_dir``;
+    decode: token files -> ``<rel stem>.wav``; reconstruct: audio -> both. With
+    ``out_dir=None`` nothing is written and results live in the events only. Files are loaded
+    ahead, sorted by length and run ``options.batch_size`` at a time; if the model fails on a
+    batch its files are retried one by one. ``cancel()`` returning True stops the job between
+    model windows with a ``cancelled`` event; no partial file remains. See the module docstring
+    for the events and ``on_progress``. Raises :class:`XYTokenizerError` at once for invalid
+    options.
+    """
+    _validate(codec, options)
+    return _JobRunner(codec, list(items), options, cancel, on_progress).events()
+
+
+# ----------------------------------------------------------------------------- export
+
+def export_results(codec: Any, results: Iterable[FileResult], out_dir: Path, *, tokens: bool = True,
+                   audio: bool = True, overwrite: bool = False, audio_subtype: str = "PCM_16",
+                   cancel: Callable[[], bool] | None = None) -> Iterator[JobEvent]:
+    """Write results kept in memory (``run_job`` with ``out_dir=None``) under ``out_dir``.
+
+    Per result: ``<rel stem>.npy`` + ``.json`` when ``tokens`` and it has codes (the sidecar is
+    the result's ``token_meta``, else built from ``codec``), ``<rel stem>.wav`` when ``audio``
+    and it has audio. Events as for :func:`run_job` (``progress`` after every file, no
+    ``file_started``); ``done``/``total`` count files.
+    """
+    results = list(results)
+    summary = JobSummary(mode="export")
+    start = time.monotonic()
+    total = float(len(results))
+    yield JobEvent("started", total=total, message=f"export: {len(results)} files")
+    for index, result in enumerate(results):
+        if cancel is not None and cancel():
+            summary.cancelled = True
+            summary.elapsed = time.monotonic() - start
+            yield JobEvent("cancelled", done=float(index), total=total,
+                           message=f"the export was cancelled; {summary.text()}", summary=summary)
+            return
+        item = result.item
+        plan = _plan(Path(out_dir), item, tokens=tokens and result.codes is not None,
+                     audio=audio and result.audio is not None)
+        event = _precheck(index, item, plan, overwrite)
+        if event is None and not plan.paths():
+            event = JobEvent("file_failed", index, item,
+                             message=f"{item.path}: nothing to export (no tokens or audio kept)")
+        if event is None:
+            try:
+                outputs = _write_outputs(codec, result, plan, overwrite=overwrite,
+                                         audio_subtype=audio_subtype, overlap=None)
+                event = JobEvent("file_done", index, item, result=replace(result, outputs=outputs))
+            except Exception as exc:
+                event = JobEvent("file_failed", index, item, message=_failure_message(item, exc))
+        if event.kind == "file_done":
+            summary.done += 1
+        elif event.kind == "file_skipped":
+            summary.skipped += 1
+        else:
+            summary.failed += 1
+            summary.failures.append((str(item.path), event.message))
+        yield event
+        yield JobEvent("progress", done=float(index + 1), total=total)
+    summary.elapsed = time.monotonic() - start
+    yield JobEvent("finished", done=total, total=total, message=summary.text(), summary=summary)
