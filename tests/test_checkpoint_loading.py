@@ -156,3 +156,21 @@ def test_pickle_module_refusal_is_not_silent_fallback(tmp_path):
 
 class _Plain:
     pass
+
+
+def test_cli_trust_flag_opts_in(tmp_path, tiny16k_dir):
+    """A checkpoint with harmless extra objects: refused by default, loaded with --trust-checkpoint."""
+    from tests.synth import speech_like, write
+    from xy_tokenizer import cli
+
+    state = read_state_dict(tiny16k_dir / "model.ckpt")
+    path = tmp_path / "with_objects.ckpt"
+    torch.save({"generator": state, "meta": _Plain()}, path)
+    wav = tmp_path / "in" / "a.wav"
+    wav.parent.mkdir()
+    write(wav, speech_like(1.0))
+    args = ["encode", str(wav), "-o", str(tmp_path / "out"), "--checkpoint", str(path),
+            "--config", str(tiny16k_dir / "config.yaml"), "--quiet"]
+    assert cli.main(args) == 2
+    assert cli.main([*args, "--trust-checkpoint"]) == 0
+    assert (tmp_path / "out" / "a.npy").is_file()

@@ -96,6 +96,9 @@ def _model_options() -> argparse.ArgumentParser:
     group.add_argument("--config", metavar="YAML", help="model config; default: recognised from the weights")
     group.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, ...")
     group.add_argument("--dtype", default="float32", choices=DTYPES, help="compute precision (default float32)")
+    group.add_argument("--trust-checkpoint", action="store_true",
+                       help="allow Python objects beyond tensors in the checkpoint (runs pickle code: "
+                            "only for files you trust)")
     return parent
 
 
@@ -309,7 +312,8 @@ def _load_codec(args: argparse.Namespace) -> Any:
             raise UsageError(f"no model installed in {paths.models_dir()}; run '{PROG} download' "
                              "or pass --checkpoint PATH")
     try:
-        return xy_tokenizer.load(checkpoint, config=args.config, device=args.device, dtype=args.dtype)
+        return xy_tokenizer.load(checkpoint, config=args.config, device=args.device, dtype=args.dtype,
+                                 trust=args.trust_checkpoint)
     except (XYTokenizerError, OSError, RuntimeError, ValueError) as exc:
         raise UsageError(f"cannot load the model {checkpoint}: {exc}") from exc
 
