@@ -8,6 +8,11 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+for _var in ("HF_HUB_OFFLINE", "HF_ENDPOINT"):
+    os.environ.pop(_var, None)
+# huggingface_hub reads HF_HUB_OFFLINE once, at its first import: import it now, before any
+# test sets the variable, so that one test's offline mode does not leak into the others.
+import huggingface_hub.constants  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -20,6 +25,7 @@ def _isolated_home(tmp_path, monkeypatch):
     home = tmp_path / "xytok-home"
     monkeypatch.setenv("XYTOK_HOME", str(home))
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     return home
 
 
