@@ -19,6 +19,15 @@ SHARED = ROOT.parent / "shared"
 FIXTURES = SHARED / "fixtures"
 
 
+from tests.pulse import pulse_server, sound_server  # noqa: E402,F401  (session fixtures)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sound_server_before_qt(sound_server):
+    """Bring the PulseAudio null sink up before any test can make Qt probe for audio."""
+    return sound_server
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path, monkeypatch):
     """Point every user folder (settings, models, logs) into this test's tmp dir."""

@@ -1,0 +1,449 @@
+"""A/B player: original (A) against reconstruction (B), switched instantly at one position.
+
+Both sources are resampled once (soxr) to one playback rate, the higher of the two (or
+the output device's preferred rate when it refuses that one). A :class:`QAudioSink` in
+pull mode reads from :class:`PlaybackSource`, which serves the active source from one
+cursor: switching A/B changes only which array the next bytes come from, so the position
+stays exactly where it was, and a loop region wraps inside a read, sample exact.
+
+Position: ``QAudioSink.processedUSecs()`` counts the audio the sink has played out since
+``start()``; on PulseAudio it trails the frames handed out by about one buffer (it is the
+played count, not the written count: measured against the wall clock on a null sink). The
+source logs which source frame every handed-out frame came from, so the played count maps
+to the exact source time, across loop wraps and A/B switches. The sink buffer is kept at
+:data:`BUFFER_SECONDS`, which bounds how late a switch or a seek is heard.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import soxr
+from PySide6.QtCore import QIODevice, QObject, QTimer, Signal
+from PySide6.QtMultimedia import QAudioDevice, QAudioFormat, QAudioSink, QMediaDevices, QtAudio
+
+#: Sink buffer length: a switch or seek is heard at most this late (plus the server's own
+#: latency).
+BUFFER_SECONDS = 0.1
+#: positionChanged period while playing (about 30 Hz).
+POSITION_INTERVAL_MS = 33
+#: Source names: A is the original, B the reconstruction.
+SOURCES = ("A", "B")
+INT16_SCALE = 32767.0
+
+
+def rms(samples: np.ndarray) -> float:
+    """Root mean square of samples: (N,) float."""
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
+
+
+def choose_format(device: QAudioDevice, rate: int) -> QAudioFormat | None:
+    """First format the device supports: ``rate`` then its preferred rate; mono then
+    stereo; int16 then float. None when it supports none of them."""
+    for sample_rate in dict.fromkeys((rate, device.preferredFormat().sampleRate())):
+        for channels in (1, 2):
+            for sample_format in (QAudioFormat.SampleFormat.Int16, QAudioFormat.SampleFormat.Float):
+                fmt = QAudioFormat()
+                fmt.setSampleRate(sample_rate)
+                fmt.setChannelCount(channels)
+                fmt.setSampleFormat(sample_format)
+                if device.isFormatSupported(fmt):
+                    return fmt
+    return None
+
+
+class PlaybackSource(QIODevice):
+    """Sequential read-only device that serves the active track from one cursor.
+
+    Tracks are float32 (N,) arrays at ``rate`` Hz (a missing track plays as silence); the
+    cursor and loop are in frames. Every read appends ``(first_served, first_source, n)``
+    to a log so :meth:`source_frame` can tell which source frame a served frame was.
+    The sink reads it in the thread the sink lives in (the GUI thread here), the same
+    thread that switches, seeks and loops, so no lock is needed.
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.tracks: dict[str, np.ndarray | None] = {name: None for name in SOURCES}
+        self.gains = {name: 1.0 for name in SOURCES}
+        self.rate = 1
+        self.length = 0
+        self.active = SOURCES[0]
+        self.cursor = 0
+        self.loop: tuple[int, int] | None = None
+        self.channels = 1
+        self.sample_format = QAudioFormat.SampleFormat.Int16
+        self.served = 0
+        self._log: deque[tuple[int, int, int]] = deque()
+
+    def set_tracks(self, tracks: dict[str, np.ndarray | None], rate: int) -> None:
+        """Replace the tracks (float32 (N,) at ``rate`` Hz); the length is the longest."""
+        self.tracks = dict(tracks)
+        self.rate = int(rate)
+        self.length = max((len(t) for t in tracks.values() if t is not None), default=0)
+        self.cursor = min(self.cursor, self.length)
+
+    def set_output(self, fmt: QAudioFormat) -> None:
+        """Serve frames in ``fmt``'s channel count and sample format; forget the log."""
+        self.channels = fmt.channelCount()
+        self.sample_format = fmt.sampleFormat()
+        self.served = 0
+        self._log.clear()
+
+    @property
+    def bytes_per_frame(self) -> int:
+        width = 2 if self.sample_format == QAudioFormat.SampleFormat.Int16 else 4
+        return width * self.channels
+
+    def at_end(self) -> bool:
+        """Nothing left to serve (no loop and the cursor at the end)."""
+        return self.loop is None and self.cursor >= self.length
+
+    def isSequential(self) -> bool:
+        return True
+
+    def bytesAvailable(self) -> int:
+        frames = self.length if self.loop is not None else self.length - self.cursor
+        return max(0, frames) * self.bytes_per_frame + super().bytesAvailable()
+
+    def writeData(self, data) -> int:
+        return -1
+
+    def readData(self, maxlen: int) -> bytes:
+        frames = self.take(maxlen // self.bytes_per_frame)
+        if self.channels > 1:
+            frames = np.repeat(frames, self.channels)
+        if self.sample_format == QAudioFormat.SampleFormat.Int16:
+            return (np.clip(frames, -1.0, 1.0) * INT16_SCALE).astype("<i2").tobytes()
+        return np.clip(frames, -1.0, 1.0).astype("<f4").tobytes()
+
+    def take(self, count: int) -> np.ndarray:
+        """Serve up to ``count`` frames of the active track, gain applied: (n,) float32.
+
+        Advances the cursor, wraps at the loop end, logs what was served.
+        """
+        pieces = []
+        while count > 0:
+            start, end = self.loop if self.loop is not None else (0, self.length)
+            if not start <= self.cursor < end:
+                if self.loop is None:
+                    break
+                self.cursor = start
+            n = min(count, end - self.cursor)
+            pieces.append(self._slice(self.cursor, n))
+            self._log.append((self.served, self.cursor, n))
+            self.served += n
+            self.cursor += n
+            count -= n
+        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+
+    def _slice(self, first: int, n: int) -> np.ndarray:
+        track = self.tracks[self.active]
+        out = np.zeros(n, dtype=np.float32)
+        if track is not None and first < len(track):
+            part = track[first:first + n]
+            out[:len(part)] = part * np.float32(self.gains[self.active])
+        return out
+
+    def source_frame(self, played: int) -> int:
+        """Source frame of served frame number ``played``; drops older log entries, so
+        ``played`` must not decrease between calls.
+
+        Before anything was served: the cursor; past the last served frame: where the
+        last served chunk ended.
+        """
+        while len(self._log) > 1 and self._log[0][0] + self._log[0][2] <= played:
+            self._log.popleft()
+        if not self._log:
+            return self.cursor
+        first_served, first_source, n = self._log[0]
+        return first_source + min(max(played - first_served, 0), n)
+
+
+class ABPlayer(QObject):
+    """Plays the original (A) or the reconstruction (B) from one position.
+
+    Signals:
+        positionChanged(float): seconds, about 30 Hz while playing and after a seek.
+        stateChanged(bool): playing or not.
+        activeChanged(str): "A" or "B".
+        error(str): playback could not start or stopped (no device, unsupported format).
+    """
+
+    positionChanged = Signal(float)
+    stateChanged = Signal(bool)
+    activeChanged = Signal(str)
+    error = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._source = PlaybackSource(self)
+        self._source.open(QIODevice.OpenModeFlag.ReadOnly | QIODevice.OpenModeFlag.Unbuffered)
+        self._inputs: dict[str, tuple[np.ndarray, int] | None] = {name: None for name in SOURCES}
+        self._sink: QAudioSink | None = None
+        self._playing = False
+        self._stale = False
+        self._hold: tuple[int, float] | None = None
+        self._volume = 1.0
+        self._level_match = False
+        self._loop: tuple[float, float] | None = None
+        self._timer = QTimer(self, interval=POSITION_INTERVAL_MS)
+        self._timer.timeout.connect(self._tick)
+
+    # sources ------------------------------------------------------------------------
+    def set_sources(self, original: tuple[np.ndarray, int] | None,
+                    reconstruction: tuple[np.ndarray, int] | None) -> None:
+        """Set A and B as ``(samples (N,) float, sample_rate)`` or None.
+
+        Both are resampled to the higher rate. The position is kept (clamped to the new
+        length); playing goes on from there.
+        """
+        was_playing = self._playing
+        position = self.position()
+        self._halt()
+        self._inputs = {"A": original, "B": reconstruction}
+        rates = [pair[1] for pair in self._inputs.values() if pair is not None]
+        self._prepare(max(rates, default=1))
+        self._source.cursor = min(round(position * self._source.rate), self._source.length)
+        if was_playing:
+            self.play()
+        else:
+            self.positionChanged.emit(self.position())
+
+    def _prepare(self, rate: int) -> None:
+        tracks = {}
+        for name, pair in self._inputs.items():
+            if pair is None:
+                tracks[name] = None
+                continue
+            samples, sample_rate = np.asarray(pair[0], dtype=np.float32), int(pair[1])
+            if samples.ndim != 1:
+                raise ValueError(f"source {name} must be (N,) samples, got shape {samples.shape}")
+            if sample_rate != rate:
+                samples = soxr.resample(samples, sample_rate, rate, quality="HQ").astype(np.float32)
+            tracks[name] = samples
+        self._source.set_tracks(tracks, rate)
+        self._source.loop = self._loop_frames()
+        self._update_gain()
+
+    def duration(self) -> float:
+        """Length of the longer source in seconds (0 without sources)."""
+        return self._source.length / self._source.rate
+
+    def playback_rate(self) -> int:
+        """Rate both sources are played at (Hz)."""
+        return self._source.rate
+
+    # transport ----------------------------------------------------------------------
+    def has_output_device(self) -> bool:
+        """Whether the system reports an audio output device.
+
+        The first question about devices makes QtMultimedia look for the sound server,
+        once per process: a server started later is not seen.
+        """
+        return not QMediaDevices.defaultAudioOutput().isNull()
+
+    def is_playing(self) -> bool:
+        return self._playing
+
+    def play(self) -> None:
+        """Play from the current position (from the start when at the end).
+
+        Without sources nothing happens; without a usable device ``error`` is emitted.
+        """
+        if self._playing or self._source.length == 0:
+            return
+        if self._sink is not None and not self._stale:
+            self._sink.resume()
+        elif not self._start_sink():
+            return
+        self._playing = True
+        self._timer.start()
+        self.stateChanged.emit(True)
+
+    def _start_sink(self) -> bool:
+        device = QMediaDevices.defaultAudioOutput()
+        if device.isNull():
+            self.error.emit("No audio output device: the system reports none (is a sound "
+                            "server such as PulseAudio or PipeWire running?)")
+            return False
+        fmt = choose_format(device, self._source.rate)
+        if fmt is None:
+            self.error.emit(f"No audio output device: {device.description()} plays neither "
+                            f"{self._source.rate} Hz nor its preferred rate as 16-bit or float")
+            return False
+        if fmt.sampleRate() != self._source.rate:
+            seconds = self._source.cursor / self._source.rate
+            self._prepare(fmt.sampleRate())
+            self._source.cursor = round(seconds * self._source.rate)
+        if self._source.at_end():
+            self._source.cursor = 0
+        self._release_sink()
+        self._source.set_output(fmt)
+        self._sink = QAudioSink(device, fmt, self)
+        self._sink.setBufferSize(round(BUFFER_SECONDS * fmt.sampleRate()) * fmt.bytesPerFrame())
+        self._sink.setVolume(self._volume)
+        self._stale = False
+        self._hold = None
+        self._sink.start(self._source)
+        if self._sink.error() != QtAudio.Error.NoError:
+            self.error.emit(f"Audio output failed to start on {device.description()}: "
+                            f"{self._sink.error().name}")
+            self._release_sink()
+            return False
+        return True
+
+    def pause(self) -> None:
+        """Stop playing, keeping the position."""
+        if not self._playing:
+            return
+        played = self._played()
+        position = self.position()
+        self._sink.suspend()
+        self._playing = False
+        self._timer.stop()
+        self._hold = (played, position)
+        self.stateChanged.emit(False)
+        self.positionChanged.emit(position)
+
+    def toggle_play(self) -> None:
+        if self._playing:
+            self.pause()
+        else:
+            self.play()
+
+    def stop(self) -> None:
+        """Stop playing and go back to the start."""
+        self._halt()
+        self._source.cursor = 0
+        self.positionChanged.emit(0.0)
+
+    def _halt(self) -> None:
+        was_playing = self._playing
+        self._source.cursor = round(self.position() * self._source.rate)
+        self._release_sink()
+        self._playing = False
+        self._timer.stop()
+        self._hold = None
+        if was_playing:
+            self.stateChanged.emit(False)
+
+    def _release_sink(self) -> None:
+        if self._sink is not None:
+            self._sink.stop()
+            self._sink.deleteLater()
+            self._sink = None
+
+    def seek(self, seconds: float) -> None:
+        """Go to ``seconds`` (clamped to the sources); heard within one buffer."""
+        frame = min(max(round(seconds * self._source.rate), 0), self._source.length)
+        self._source.cursor = frame
+        self._hold = (self._source.served, frame / self._source.rate)
+        self._stale = self._sink is not None and not self._playing
+        self.positionChanged.emit(self.position())
+
+    def _played(self) -> int:
+        """Frames the sink has played since it started (at most the frames served)."""
+        played = round(self._sink.processedUSecs() * self._source.rate / 1e6)
+        return min(played, self._source.served)
+
+    def position(self) -> float:
+        """Seconds of the source now heard (see the module docstring for how).
+
+        After a seek (and while paused) the target until the sink plays past what was
+        served before it.
+        """
+        rate = self._source.rate
+        if self._sink is None:
+            return self._source.cursor / rate
+        played = self._played()
+        if self._hold is not None:
+            if played < self._hold[0] or not self._playing:
+                return self._hold[1]
+            self._hold = None
+        return self._source.source_frame(played) / rate
+
+    def _tick(self) -> None:
+        """Report the position; notice the end of the sources and output failures.
+
+        The sink's state is polled here: PySide6 cannot convert the argument of
+        ``QAudioSink.stateChanged`` (``QAudio::State``) to a Python enum.
+        """
+        state, error = self._sink.state(), self._sink.error()
+        if state == QtAudio.State.IdleState and self._source.at_end():
+            self._halt()
+            self._source.cursor = self._source.length
+            self.positionChanged.emit(self.duration())
+        elif state == QtAudio.State.StoppedState and error != QtAudio.Error.NoError:
+            self._release_sink()
+            self._halt()
+            self.error.emit(f"Audio output stopped: {error.name}")
+        else:
+            self.positionChanged.emit(self.position())
+
+    # A/B, loop, level ------------------------------------------------------------------
+    def active(self) -> str:
+        """"A" (original) or "B" (reconstruction)."""
+        return self._source.active
+
+    def set_active(self, name: str) -> None:
+        """Play source ``name`` ("A" or "B") from the same position."""
+        if name not in SOURCES:
+            raise ValueError(f"active source must be 'A' or 'B', got {name!r}")
+        if name != self._source.active:
+            self._source.active = name
+            self.activeChanged.emit(name)
+
+    def toggle_ab(self) -> None:
+        self.set_active("B" if self._source.active == "A" else "A")
+
+    def set_loop(self, region: tuple[float, float] | None) -> None:
+        """Loop ``(start, end)`` seconds, or None; a position outside it moves to its start."""
+        self._loop = None if region is None else (min(region), max(region))
+        self._source.loop = self._loop_frames()
+        if self._source.loop is not None:
+            start, end = self._source.loop
+            if not start <= round(self.position() * self._source.rate) < end:
+                self.seek(start / self._source.rate)
+
+    def _loop_frames(self) -> tuple[int, int] | None:
+        """The loop in frames of the playback rate, None when empty or unset."""
+        if self._loop is None:
+            return None
+        rate, length = self._source.rate, self._source.length
+        start, end = (min(max(round(t * rate), 0), length) for t in self._loop)
+        return (start, end) if end > start else None
+
+    def loop(self) -> tuple[float, float] | None:
+        """The loop region in seconds, None when not looping."""
+        if self._source.loop is None:
+            return None
+        return self._source.loop[0] / self._source.rate, self._source.loop[1] / self._source.rate
+
+    def set_level_match(self, enabled: bool) -> None:
+        """Scale B so its RMS over the whole file equals A's."""
+        self._level_match = bool(enabled)
+        self._update_gain()
+
+    def level_match(self) -> bool:
+        return self._level_match
+
+    def gain_b(self) -> float:
+        """Linear gain applied to B: RMS(A) / RMS(B) when level matching, else 1."""
+        return self._source.gains["B"]
+
+    def _update_gain(self) -> None:
+        a, b = self._source.tracks["A"], self._source.tracks["B"]
+        gain = 1.0
+        if self._level_match and a is not None and b is not None and rms(b) > 0:
+            gain = rms(a) / rms(b)
+        self._source.gains["B"] = gain
+
+    def set_volume(self, volume: float) -> None:
+        """Output volume, linear in [0, 1]."""
+        self._volume = min(max(float(volume), 0.0), 1.0)
+        if self._sink is not None:
+            self._sink.setVolume(self._volume)
+
+    def volume(self) -> float:
+        return self._volume

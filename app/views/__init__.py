@@ -1,0 +1,1 @@
+"""Views of one file on a shared time axis: waveform, spectrogram, token grid, comparison."""
