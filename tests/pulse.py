@@ -12,8 +12,10 @@ Qt keeps reporting no device for the whole session.
 from __future__ import annotations
 
 import os
+import signal
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +33,24 @@ class PulseServer:
     env: dict[str, str]
 
     def stop(self) -> None:
-        """Kill the daemon (the one whose pid file is in this server's runtime folder)."""
-        subprocess.run(["pulseaudio", "--kill"], env=self.env, capture_output=True,
-                       timeout=START_TIMEOUT_S, check=False)
+        """Stop the daemon whose pid file is in this server's runtime folder, and wait for it."""
+        pid_file = Path(self.env["PULSE_RUNTIME_PATH"]) / "pid"
+        try:
+            pid = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
 
 
 def start_pulse(folder: Path) -> PulseServer:
