@@ -1,0 +1,1 @@
+"""XY-Tokenizer Studio: the Qt desktop front end (PySide6 + pyqtgraph)."""

@@ -1,0 +1,694 @@
+"""The studio window: file list, comparison views, A/B player, jobs, export, settings.
+
+Composition only: each part lives in its own module (file list, job controller, views,
+player, first-run panel, log panel, dialogs). Nothing here imports torch; the model loads on
+the job controller's worker.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDragMoveEvent,
+                          QDropEvent, QKeySequence)
+from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QLabel, QMainWindow,
+                               QProgressBar, QPushButton, QSplitter, QStackedWidget, QStyle,
+                               QToolBar, QVBoxLayout, QWidget)
+
+from xy_tokenizer import paths
+from xy_tokenizer.audio import AUDIO_EXTENSIONS
+from xy_tokenizer.constants import FRAME_RATE, INPUT_SAMPLE_RATE
+
+from .export_dialog import CANCEL, OVERWRITE, ConflictResolver, ExportChoice, ExportDialog, \
+    ask_overwrite, existing_outputs
+from .file_list import (AUDIO, CANCELLED, DECODED, DONE, FAILED, TOKENS, FileListModel, FileListView,
+                        FileRow, paths_from_mime)
+from .first_run import DownloadDialog, FirstRunPanel
+from .job_controller import JobController, ModelSource
+from .log_panel import LogPanel
+from .player import ABPlayer
+from .playback_bar import PlaybackBar
+from .preferences import CHECKPOINT_FILTER, PreferencesDialog, model_changed
+from .preview import AudioPreview
+from .settings import Settings, load_settings, save_settings
+from .token_files import rows_for_paths
+from .views.comparison import ComparisonView
+
+log = logging.getLogger(__name__)
+
+APP_TITLE = "XY-Tokenizer Studio"
+#: closeEvent waits this long for a running job to stop.
+CLOSE_JOIN_MS = 2000
+PROGRESS_STEPS = 1000
+#: Default layout (pixels): window, file list width, log dock height.
+DEFAULT_SIZE = (1400, 900)
+FILE_LIST_WIDTH = 470
+LOG_HEIGHT = 120
+AUDIO_FILTER = "Audio files (" + " ".join(f"*{e}" for e in sorted(AUDIO_EXTENSIONS)) + ");;All files (*)"
+TOKEN_FILTER = "Token files (*.npy);;All files (*)"
+STUDIO_PAGE, FIRST_RUN_PAGE = 0, 1
+
+
+def _b64(data: QByteArray) -> str:
+    return bytes(data.toBase64()).decode("ascii")
+
+
+def _from_b64(text: str) -> QByteArray:
+    return QByteArray.fromBase64(text.encode("ascii"))
+
+
+class MainWindow(QMainWindow):
+    """The studio. Public methods are what menus, drops and tests drive.
+
+    ``resolve_conflicts(existing_paths) -> "overwrite" | "skip" | "cancel"`` decides about
+    files an export would replace (a dialog by default; tests pass their own).
+    """
+
+    def __init__(self, settings: Settings | None = None, *,
+                 resolve_conflicts: ConflictResolver | None = None):
+        super().__init__()
+        self.setWindowTitle(APP_TITLE)
+        self.setObjectName("mainWindow")
+        self.setAcceptDrops(True)
+        self.settings = settings if settings is not None else load_settings()
+        self.resolve_conflicts = resolve_conflicts or ask_overwrite(self)
+        self._shown_uid: int | None = None
+        self._shown_result: Any = None
+        self._previous_model: tuple[str, str] | None = None
+        self._download_dialog: DownloadDialog | None = None
+
+        self.files = FileListModel(self)
+        self.jobs = JobController(self.files, self)
+        self.preview = AudioPreview(self)
+        self.player = ABPlayer(self)
+        self._build_actions()
+        self._build_central()
+        self._build_menus_and_toolbar()
+        self._build_status_bar()
+        self.log_panel = LogPanel(self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_panel)
+        self.view_menu.addAction(self.log_panel.toggleViewAction())
+        self._connect()
+        self._restore_layout()
+        self.jobs.set_model_source(self._model_source())
+        self._update_model_page()
+        self._update_actions()
+
+    # construction ------------------------------------------------------------------------
+    def _action(self, name: str, text: str, slot, shortcut=None, icon=None, tip: str = "",
+                checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(name)
+        if shortcut is not None:
+            shortcuts = shortcut if isinstance(shortcut, list) else [shortcut]
+            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        action.setToolTip(f"{tip or text.rstrip('.…')}" + (f" ({keys})" if keys else ""))
+        action.setCheckable(checkable)
+        (action.toggled if checkable else action.triggered).connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        sp = QStyle.StandardPixmap
+        a = self._action
+        self.act_add_files = a("addFiles", "Add files\u2026", self.choose_files, QKeySequence.StandardKey.Open,
+                               sp.SP_FileIcon, "Add audio files")
+        self.act_add_folder = a("addFolder", "Add folder\u2026", self.choose_folder, "Ctrl+Shift+O",
+                                sp.SP_DirOpenIcon, "Add every audio file in a folder")
+        self.act_open_tokens = a("openTokens", "Open token files\u2026", self.choose_token_files, "Ctrl+T",
+                                 sp.SP_FileDialogContentsView, "Open .npy token files to decode and hear them")
+        self.act_open_checkpoint = a("openCheckpoint", "Open checkpoint\u2026", self.choose_checkpoint)
+        self.act_download = a("downloadModel", "Download model\u2026", self.show_download_dialog)
+        self.act_export_selected = a("exportSelected", "Export selected\u2026", self.choose_export_selected,
+                                     "Ctrl+E", sp.SP_DialogSaveButton, "Export tokens and audio of the selected files")
+        self.act_export_all = a("exportAll", "Export all\u2026", self.choose_export_all, "Ctrl+Shift+E")
+        self.act_preferences = a("preferences", "Preferences\u2026", self.show_preferences,
+                                 [QKeySequence.StandardKey.Preferences, "Ctrl+,"])
+        self.act_quit = a("quit", "Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_remove = a("remove", "Remove from list", self.remove_selected, QKeySequence.StandardKey.Delete)
+        self.act_clear = a("clear", "Clear list", self.clear_files)
+        self.act_reconstruct_selected = a("reconstructSelected", "Reconstruct selected", self.reconstruct_selected,
+                                          "Ctrl+R", sp.SP_MediaSeekForward,
+                                          "Tokenize and reconstruct the selected files (again)")
+        self.act_reconstruct_all = a("reconstructAll", "Reconstruct all", self.reconstruct_all, "Ctrl+Shift+R",
+                                     None, "Reconstruct every file not done yet")
+        self.act_cancel = a("cancel", "Cancel", self.cancel_jobs, "Esc", sp.SP_BrowserStop,
+                            "Stop the running job")
+        self.act_play = a("playPause", "Play", self.toggle_play, "Space", sp.SP_MediaPlay, "Play / pause")
+        self.act_ab = a("abSwitch", "A/B switch", self.toggle_ab, ["Tab", "B"], None,
+                        "Switch between original and reconstruction at the same position")
+        self.act_a = a("listenA", "A: original", self._listen_a, None, None,
+                       "Listen to the original", checkable=True)
+        self.act_b = a("listenB", "B: reconstruction", self._listen_b, None, None,
+                       "Listen to the reconstruction", checkable=True)
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        group.addAction(self.act_a)
+        group.addAction(self.act_b)
+        self.act_a.setChecked(True)
+        self.act_loop = a("loop", "Loop", self.set_loop, "L", sp.SP_BrowserReload,
+                          "Loop the selected region (shift+drag on a view), or the whole file",
+                          checkable=True)
+        self.act_level = a("levelMatch", "Level match", self.player.set_level_match, "M", None,
+                           "Play both at the same loudness", checkable=True)
+        self.act_rewind = a("rewind", "To start", lambda: self.seek(0.0), "Home", sp.SP_MediaSkipBackward,
+                            "Go to the start")
+
+    def _build_central(self) -> None:
+        self.file_view = FileListView(self.files)
+        self.file_view.set_menu_actions([self.act_reconstruct_selected, None, self.act_export_selected,
+                                         None, self.act_remove, self.act_clear])
+        self.comparison = ComparisonView()
+        self.playback_bar = PlaybackBar([self.act_rewind, self.act_play, None, self.act_a, self.act_b,
+                                         None, self.act_loop, self.act_level])
+        studio = QWidget()
+        studio_layout = QVBoxLayout(studio)
+        studio_layout.setContentsMargins(0, 0, 0, 0)
+        studio_layout.setSpacing(4)
+        studio_layout.addWidget(self.comparison, 1)
+        studio_layout.addWidget(self.playback_bar)
+        self.first_run = FirstRunPanel()
+        self.pages = QStackedWidget()
+        self.pages.insertWidget(STUDIO_PAGE, studio)
+        self.pages.insertWidget(FIRST_RUN_PAGE, self.first_run)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.addWidget(self.file_view)
+        self.splitter.addWidget(self.pages)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 5)
+        self.splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(self.splitter)
+
+    def _build_menus_and_toolbar(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        for action in (self.act_add_files, self.act_add_folder, self.act_open_tokens):
+            file_menu.addAction(action)
+        self.recent_menu = file_menu.addMenu("Open recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_open_checkpoint)
+        file_menu.addAction(self.act_download)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_export_selected)
+        file_menu.addAction(self.act_export_all)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_remove)
+        file_menu.addAction(self.act_clear)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_preferences)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+        process_menu = bar.addMenu("&Process")
+        for action in (self.act_reconstruct_selected, self.act_reconstruct_all, self.act_cancel):
+            process_menu.addAction(action)
+        playback_menu = bar.addMenu("P&layback")
+        for action in (self.act_play, self.act_rewind, self.act_ab, self.act_a, self.act_b,
+                       self.act_loop, self.act_level):
+            playback_menu.addAction(action)
+        self.view_menu = bar.addMenu("&View")
+        toolbar = QToolBar("Main toolbar")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.setMovable(False)
+        for action in (self.act_add_files, self.act_add_folder, self.act_open_tokens, None,
+                       self.act_reconstruct_selected, self.act_reconstruct_all, self.act_cancel, None,
+                       self.act_export_selected):
+            toolbar.addSeparator() if action is None else toolbar.addAction(action)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
+        self.toolbar = toolbar
+        self.view_menu.addAction(toolbar.toggleViewAction())
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.task_label = QLabel()
+        self.overall_progress = QProgressBar()
+        self.overall_progress.setRange(0, PROGRESS_STEPS)
+        self.overall_progress.setFormat("all files %p%")
+        self.overall_progress.setMaximumWidth(180)
+        self.file_progress = QProgressBar()
+        self.file_progress.setRange(0, PROGRESS_STEPS)
+        self.file_progress.setFormat("this file %p%")
+        self.file_progress.setMaximumWidth(180)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip(self.act_cancel.toolTip())
+        self.cancel_button.clicked.connect(self.cancel_jobs)
+        self.model_label = QLabel()
+        self.device_label = QLabel()
+        self.dtype_label = QLabel()
+        for label, tip in ((self.model_label, "Model variant"), (self.device_label, "Device"),
+                           (self.dtype_label, "Precision")):
+            label.setToolTip(tip)
+        status.addWidget(self.task_label, 1)
+        for widget in (self.overall_progress, self.file_progress, self.cancel_button):
+            status.addPermanentWidget(widget)
+            # Hidden while idle but keeping their room: showing them must not resize the
+            # views above (a relayout redraws every plot).
+            policy = widget.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            widget.setSizePolicy(policy)
+            widget.setVisible(False)
+        for widget in (self.model_label, self.device_label, self.dtype_label):
+            status.addPermanentWidget(widget)
+        self._show_model_labels(None)
+
+    def _connect(self) -> None:
+        self.file_view.pathsDropped.connect(self.add_paths)
+        self.file_view.currentRowChanged.connect(self._on_current_row)
+        self.file_view.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
+        self.file_view.doubleClicked.connect(lambda index: self.toggle_play())
+        self.files.dataChanged.connect(self._on_rows_changed)
+        self.files.rowsInserted.connect(lambda *_: self._update_actions())
+        self.files.rowsRemoved.connect(lambda *_: self._update_actions())
+        self.files.modelReset.connect(lambda: self._update_actions())
+        self.first_run.checkpointChosen.connect(self.use_checkpoint)
+        self.jobs.modelLoaded.connect(self._on_model_loaded)
+        self.jobs.modelFailed.connect(self._on_model_failed)
+        self.jobs.busyChanged.connect(self._on_busy)
+        self.jobs.progressChanged.connect(self._on_progress)
+        self.jobs.taskStarted.connect(self.task_label.setText)
+        self.jobs.taskEnded.connect(self.task_label.setText)
+        self.preview.ready.connect(self._on_preview)
+        self.preview.failed.connect(lambda uid, message: log.warning("%s", message))
+        timeline = self.comparison.timeline
+        timeline.seekRequested.connect(self.player.seek)
+        timeline.regionChanged.connect(self._on_region)
+        timeline.durationChanged.connect(lambda d: self.playback_bar.set_position(timeline.position, d))
+        timeline.positionChanged.connect(lambda p: self.playback_bar.set_position(p, timeline.duration))
+        self.player.positionChanged.connect(timeline.set_position)
+        self.player.stateChanged.connect(self._on_play_state)
+        self.player.activeChanged.connect(self._on_active)
+        self.player.error.connect(lambda message: log.error("playback: %s", message))
+        self.comparison.tokens.hovered.connect(
+            lambda level, frame, time, code: self.statusBar().showMessage(
+                f"level {level}, frame {frame}, {time:.2f} s: code {code}", 3000))
+
+    # model ------------------------------------------------------------------------------
+    def _model_source(self) -> ModelSource:
+        checkpoint, config = self.settings.model_source()
+        return ModelSource(checkpoint, config, self.settings.device, self.settings.dtype)
+
+    def model_available(self) -> bool:
+        """True when a checkpoint is configured and exists, or a default model is installed."""
+        checkpoint, _ = self.settings.model_source()
+        if checkpoint is not None:
+            return checkpoint.is_file()
+        return paths.find_default_checkpoint() is not None
+
+    def _update_model_page(self, message: str = "") -> None:
+        checkpoint, _ = self.settings.model_source()
+        if not message and checkpoint is not None and not checkpoint.is_file():
+            message = (f"The checkpoint in your settings, {checkpoint}, does not exist any more. "
+                       "Open another one or download a model.")
+        needs_model = bool(message) or not self.model_available()
+        self.first_run.set_message(message)
+        self.pages.setCurrentIndex(FIRST_RUN_PAGE if needs_model else STUDIO_PAGE)
+
+    def first_run_visible(self) -> bool:
+        return self.pages.currentIndex() == FIRST_RUN_PAGE
+
+    def preload_model(self) -> None:
+        """Load the configured model in the background (called once the window shows)."""
+        if self.model_available():
+            self.jobs.load_model()
+
+    def use_checkpoint(self, checkpoint: Path, config: Path | None = None) -> None:
+        """Load this checkpoint (and optional YAML) on the worker; it is kept in the settings
+        once it loaded (a file that fails leaves the previous choice in place)."""
+        self._previous_model = (self.settings.checkpoint, self.settings.config)
+        self.settings.checkpoint = str(checkpoint)
+        self.settings.config = str(config) if config else ""
+        self.jobs.set_model_source(self._model_source())
+        self.task_label.setText(f"Loading {Path(checkpoint).name}\u2026")
+        self.jobs.load_model()
+
+    def _on_model_loaded(self, codec: Any) -> None:
+        self._previous_model = None
+        # torch brought hundreds of thousands of long-lived objects; a full collection would
+        # walk them all on the GUI thread (100+ ms pauses). They live as long as the app.
+        gc.freeze()
+        self._show_model_labels(codec)
+        self._update_model_page()
+        self._save_settings()
+
+    def _on_model_failed(self, message: str) -> None:
+        if self._previous_model is not None:
+            self.settings.checkpoint, self.settings.config = self._previous_model
+            self._previous_model = None
+            self.jobs.set_model_source(self._model_source())
+        self._show_model_labels(None)
+        self._update_model_page(f"The model could not be loaded: {message}")
+
+    def _show_model_labels(self, codec: Any) -> None:
+        if codec is None:
+            self.model_label.setText("Model: not loaded")
+            self.device_label.setText(f"Device: {self.settings.device}")
+            self.dtype_label.setText(f"Precision: {self.settings.dtype}")
+            return
+        self.model_label.setText(f"Model: {codec.variant} ({codec.output_sample_rate // 1000} kHz)")
+        self.device_label.setText(f"Device: {codec.device}")
+        self.dtype_label.setText(f"Precision: {str(codec.dtype).replace('torch.', '')}")
+
+    def choose_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", self.settings.last_dir,
+                                              CHECKPOINT_FILTER)
+        if path:
+            self.use_checkpoint(Path(path))
+
+    def show_download_dialog(self) -> None:
+        if self._download_dialog is None:
+            self._download_dialog = DownloadDialog(self)
+            self._download_dialog.downloaded.connect(lambda path: self.use_checkpoint(path))
+        self._download_dialog.show()
+        self._download_dialog.raise_()
+
+    def show_preferences(self) -> None:
+        dialog = PreferencesDialog(self.settings, self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        self.apply_settings(dialog.values())
+
+    def apply_settings(self, new: Settings) -> None:
+        """Adopt edited settings; the model reloads when its files, device or precision changed."""
+        reload = model_changed(self.settings, new)
+        self.settings = new
+        self._save_settings()
+        if reload:
+            self.jobs.set_model_source(self._model_source())
+            self._show_model_labels(None)
+            self._update_model_page()
+            self.preload_model()
+
+    # files ------------------------------------------------------------------------------
+    def add_paths(self, paths_: list[Path | str]) -> list[FileRow]:
+        """Add audio files, token files and folders (what a drop does). Token files are decoded
+        right away when a model is available. Returns the new rows."""
+        rows, problems = rows_for_paths(paths_)
+        for problem in problems:
+            log.warning("%s", problem)
+        fresh = [row for row in rows if not self.files.contains_path(row.path)]
+        if len(fresh) < len(rows):
+            log.info("%d file(s) already in the list were not added again", len(rows) - len(fresh))
+        self.files.add_rows(fresh)
+        for path in paths_:
+            self.settings.add_recent(Path(path).resolve())
+        if fresh:
+            self.settings.last_dir = str(Path(paths_[-1]).resolve().parent)
+            log.info("added %d file(s)", len(fresh))
+            if self.file_view.current_position() < 0:
+                self.file_view.select_position(self.files.position_of(fresh[0].uid))
+        tokens = [row.uid for row in fresh if row.kind == TOKENS and row.status != FAILED]
+        if tokens and self.model_available():
+            self.jobs.process(tokens, overlap=self.settings.overlap, batch_size=self.settings.batch_size)
+        return fresh
+
+    def choose_files(self) -> None:
+        names, _ = QFileDialog.getOpenFileNames(self, "Add audio files", self.settings.last_dir, AUDIO_FILTER)
+        if names:
+            self.add_paths([Path(n) for n in names])
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder", self.settings.last_dir)
+        if folder:
+            self.add_paths([Path(folder)])
+
+    def choose_token_files(self) -> None:
+        names, _ = QFileDialog.getOpenFileNames(self, "Open token files", self.settings.last_dir, TOKEN_FILTER)
+        if names:
+            self.add_paths([Path(n) for n in names])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for text in self.settings.recent_files:
+            action = self.recent_menu.addAction(text)
+            action.triggered.connect(lambda _checked=False, t=text: self.add_paths([Path(t)]))
+        self.recent_menu.setEnabled(bool(self.settings.recent_files))
+
+    def remove_selected(self) -> None:
+        removed = self.files.remove_positions(self.file_view.selected_positions())
+        if any(row.uid == self._shown_uid for row in removed):
+            self._show_row(None)
+
+    def clear_files(self) -> None:
+        self.files.clear()
+        self._show_row(None)
+
+    # processing -------------------------------------------------------------------------
+    def _uids(self, positions: list[int]) -> list[int]:
+        return [self.files.row(p).uid for p in positions]
+
+    def reconstruct(self, uids: list[int]) -> int:
+        """Queue these files (audio: reconstruct, tokens: decode); returns how many were queued."""
+        if not self.model_available() and self.jobs.codec is None:
+            self._update_model_page("Choose a model first: open a checkpoint or download one.")
+            return 0
+        return self.jobs.process(uids, overlap=self.settings.overlap, batch_size=self.settings.batch_size)
+
+    def reconstruct_selected(self) -> int:
+        return self.reconstruct(self._uids(self.file_view.selected_positions()))
+
+    def reconstruct_all(self) -> int:
+        """Every file without a result (new, failed or cancelled)."""
+        return self.reconstruct([row.uid for row in self.files.rows() if not row.has_result])
+
+    def cancel_jobs(self) -> None:
+        if self.jobs.is_busy():
+            self.task_label.setText("Cancelling\u2026")
+            self.jobs.cancel()
+
+    def _on_busy(self, busy: bool) -> None:
+        for widget in (self.overall_progress, self.file_progress, self.cancel_button):
+            widget.setVisible(busy)
+        if not busy:
+            self.overall_progress.setValue(0)
+            self.file_progress.setValue(0)
+        self._update_actions()
+
+    def _on_progress(self, overall: float, current: float) -> None:
+        """Fractions 0..1; ``overall`` < 0: busy without a measure (model loading)."""
+        self.overall_progress.setRange(0, 0 if overall < 0 else PROGRESS_STEPS)
+        if overall >= 0:
+            self.overall_progress.setValue(int(round(overall * PROGRESS_STEPS)))
+        self.file_progress.setVisible(current >= 0 and self.jobs.is_busy())
+        if current >= 0:
+            self.file_progress.setValue(int(round(current * PROGRESS_STEPS)))
+
+    def _update_actions(self) -> None:
+        selected = bool(self.file_view.selected_positions())
+        rows = self.files.rows()
+        self.act_reconstruct_selected.setEnabled(selected)
+        self.act_reconstruct_all.setEnabled(any(not r.has_result for r in rows))
+        self.act_cancel.setEnabled(self.jobs.is_busy())
+        self.act_remove.setEnabled(selected)
+        self.act_clear.setEnabled(bool(rows))
+        self.act_export_selected.setEnabled(any(self.files.row(p).has_result
+                                                for p in self.file_view.selected_positions()))
+        self.act_export_all.setEnabled(any(r.has_result for r in rows))
+
+    def _on_rows_changed(self, top_left, _bottom_right, _roles=None) -> None:
+        row = self.files.row(top_left.row())
+        if row.uid == self._shown_uid and row.has_result and self._shown_result is not row.result:
+            self._show_row(row)
+        if row.status in (DONE, DECODED, FAILED, CANCELLED):
+            self._update_actions()
+
+    # export -----------------------------------------------------------------------------
+    def _export_groups(self, positions: list[int]) -> list[tuple[Any, list]]:
+        groups: dict[int, tuple[Any, list]] = {}
+        for position in positions:
+            row = self.files.row(position)
+            if row.has_result:
+                groups.setdefault(id(row.codec), (row.codec, []))[1].append(row.result)
+        return list(groups.values())
+
+    def export(self, positions: list[int], choice: ExportChoice) -> bool:
+        """Export the results of the files at ``positions``; asks (``resolve_conflicts``) when
+        files exist. Returns False when there was nothing to export or the user cancelled."""
+        groups = self._export_groups(positions)
+        if not groups:
+            log.warning("nothing to export: reconstruct the files first")
+            return False
+        results = [result for _codec, group in groups for result in group]
+        existing = existing_outputs(results, choice.out_dir, tokens=choice.tokens, audio=choice.audio)
+        overwrite = False
+        if existing:
+            answer = self.resolve_conflicts(existing)
+            if answer == CANCEL:
+                log.info("export cancelled: %d file(s) exist in %s", len(existing), choice.out_dir)
+                return False
+            overwrite = answer == OVERWRITE
+        self.settings.output_dir = str(choice.out_dir)
+        self.jobs.export(groups, choice, overwrite=overwrite)
+        return True
+
+    def _choose_export(self, positions: list[int]) -> None:
+        positions = [p for p in positions if self.files.row(p).has_result]
+        if not positions:
+            return
+        dialog = ExportDialog(len(positions), self.settings.output_dir, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.export(positions, dialog.choice())
+
+    def choose_export_selected(self) -> None:
+        self._choose_export(self.file_view.selected_positions())
+
+    def choose_export_all(self) -> None:
+        self._choose_export(list(range(self.files.rowCount())))
+
+    # views and playback -----------------------------------------------------------------
+    def _on_current_row(self, position: int) -> None:
+        self._show_row(self.files.row(position) if position >= 0 else None)
+
+    def _show_row(self, row: FileRow | None) -> None:
+        """Show ``row`` in the views and give its audio to the player (None: empty)."""
+        self.player.stop()
+        self.comparison.clear()
+        self._shown_uid = None if row is None else row.uid
+        self._shown_result = None
+        if row is None:
+            self.player.set_sources(original=None, reconstruction=None)
+            self.setWindowTitle(APP_TITLE)
+            return
+        self.setWindowTitle(f"{row.path.name} \u2014 {APP_TITLE}")
+        result = row.result if row.has_result else None
+        if result is None:
+            self.player.set_sources(original=None, reconstruction=None)
+            if row.kind == AUDIO and row.status != FAILED:
+                self.preview.request(row.uid, row.path)
+            return
+        self._shown_result = result
+        rate = row.codec.output_sample_rate
+        original = None
+        if result.original is not None:
+            original = (result.original, INPUT_SAMPLE_RATE)
+            self.comparison.set_original(result.original, INPUT_SAMPLE_RATE)
+        self.comparison.set_reconstruction(result.audio, rate)
+        self.comparison.set_codes(result.codes, FRAME_RATE)
+        self.player.set_sources(original=original, reconstruction=(result.audio, rate))
+        if original is None:
+            self.set_active("B")
+        self._apply_loop()
+
+    def _on_preview(self, uid: int, samples: Any) -> None:
+        row = self.files.by_uid(uid)
+        if row is None or uid != self._shown_uid or row.has_result:
+            return
+        self.comparison.set_original(samples, INPUT_SAMPLE_RATE)
+        self.player.set_sources(original=(samples, INPUT_SAMPLE_RATE), reconstruction=None)
+        self.set_active("A")
+
+    def toggle_play(self) -> None:
+        self.player.toggle_play()
+
+    def toggle_ab(self) -> None:
+        self.player.toggle_ab()
+
+    def set_active(self, which: str) -> None:
+        self.player.set_active(which)
+
+    def _listen_a(self, on: bool) -> None:
+        if on:
+            self.set_active("A")
+
+    def _listen_b(self, on: bool) -> None:
+        if on:
+            self.set_active("B")
+
+    def seek(self, seconds: float) -> None:
+        self.comparison.timeline.request_seek(seconds)
+
+    def set_loop(self, on: bool) -> None:
+        self._apply_loop()
+
+    def _apply_loop(self) -> None:
+        if not self.act_loop.isChecked():
+            self.player.set_loop(None)
+            return
+        duration = self.player.duration()
+        self.player.set_loop(self.comparison.timeline.region or ((0.0, duration) if duration > 0 else None))
+
+    def _on_region(self, _region) -> None:
+        if self.act_loop.isChecked():
+            self._apply_loop()
+
+    def _on_play_state(self, playing: bool) -> None:
+        icon = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
+        self.act_play.setIcon(self.style().standardIcon(icon))
+        self.act_play.setText("Pause" if playing else "Play")
+
+    def _on_active(self, which: str) -> None:
+        (self.act_a if which == "A" else self.act_b).setChecked(True)
+
+    # drops ------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if paths_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if paths_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        dropped = paths_from_mime(event.mimeData())
+        if dropped:
+            event.acceptProposedAction()
+            self.add_paths(dropped)
+
+    # docks, layout, settings ------------------------------------------------------------
+    def add_dock(self, dock: QDockWidget, area=Qt.DockWidgetArea.RightDockWidgetArea) -> None:
+        """Add a dock (with an entry in the View menu); give it an objectName to be restored."""
+        self.addDockWidget(area, dock)
+        self.view_menu.addAction(dock.toggleViewAction())
+
+    def _restore_layout(self) -> None:
+        """The saved layout, or the default one: file list a third wide, a short log dock."""
+        if self.settings.geometry:
+            self.restoreGeometry(_from_b64(self.settings.geometry))
+        else:
+            self.resize(*DEFAULT_SIZE)
+        if not (self.settings.splitter_state
+                and self.splitter.restoreState(_from_b64(self.settings.splitter_state))):
+            self.splitter.setSizes([FILE_LIST_WIDTH, max(1, self.width() - FILE_LIST_WIDTH)])
+        if not (self.settings.window_state and self.restoreState(_from_b64(self.settings.window_state))):
+            self.resizeDocks([self.log_panel], [LOG_HEIGHT], Qt.Orientation.Vertical)
+
+    def _save_settings(self) -> None:
+        self.settings.geometry = _b64(self.saveGeometry())
+        self.settings.window_state = _b64(self.saveState())
+        self.settings.splitter_state = _b64(self.splitter.saveState())
+        try:
+            save_settings(self.settings)
+        except OSError as exc:
+            log.error("could not save the settings: %s", exc)
+
+    def _workers(self) -> list:
+        """Every background worker of the window that has not finished."""
+        boxes = [self.first_run.download] + ([self._download_dialog.box] if self._download_dialog else [])
+        workers = [self.jobs.worker, self.preview.worker] + [box.worker for box in boxes]
+        return [w for w in workers if w is not None and not w.is_done()]
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Save the settings, stop playback, cancel the jobs and join the workers (2 s in all)."""
+        self._save_settings()
+        self.player.stop()
+        self.jobs.cancel()
+        self.preview.drop_pending()
+        workers = self._workers()
+        for worker in workers:
+            worker.cancel()
+        deadline = time.monotonic() + CLOSE_JOIN_MS / 1000
+        for worker in workers:
+            if not worker.wait(int(max(0.0, deadline - time.monotonic()) * 1000)):
+                log.warning("%s is still finishing; it stops at its next check", worker.name)
+                worker.detach()
+        self.log_panel.detach()
+        super().closeEvent(event)
