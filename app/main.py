@@ -32,7 +32,39 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("paths", nargs="*", type=Path,
                         help="audio files, folders or .npy token files to open")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--smoke-test", action="store_true",
+                        help="import every module, build the window once and exit (checks a build)")
     return parser.parse_args(argv)
+
+
+def smoke_test(app: QApplication) -> int:
+    """Import every module of the studio and the engine, run the mel front end (which pulls in
+    the parts of torch a frozen build may lack), build and show the window once; 0 on success."""
+    import importlib
+    import pkgutil
+    import traceback
+
+    import xy_tokenizer
+
+    try:
+        studio = importlib.import_module(__package__)
+        for package in (studio, xy_tokenizer):
+            for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+                importlib.import_module(info.name)
+        import torch
+
+        from xy_tokenizer.features import LogMel
+
+        LogMel()(torch.zeros(1, 16000))
+        window = MainWindow()
+        window.show()
+        app.processEvents()
+        window.close()
+    except Exception:  # report anything a broken build raises, then fail
+        traceback.print_exc()
+        return 1
+    print("smoke test passed")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     if icon_path.is_file():
         app.setWindowIcon(QIcon(str(icon_path)))
 
+    if args.smoke_test:
+        return smoke_test(app)
     window = MainWindow()
     window.show()
     QTimer.singleShot(0, window.preload_model)

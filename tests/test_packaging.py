@@ -405,3 +405,23 @@ def test_frozen_studio_starts_offscreen_without_import_errors(tmp_path):
     assert proc.returncode == 0, output[-8000:]
     for marker in ("ModuleNotFoundError", "ImportError", "Traceback"):
         assert marker not in output, output[-8000:]
+
+
+def test_smoke_test_flag_runs_from_a_checkout(tmp_path):
+    """The check the frozen build runs, here on the source tree: every module imports and the
+    window builds; a broken import makes it fail."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XYTOK_HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "--smoke-test"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "smoke test passed" in proc.stdout
+    broken = tmp_path / "broken"
+    (broken / "xy_tokenizer").mkdir(parents=True)
+    shutil.copytree(ROOT / "xy_tokenizer", broken / "xy_tokenizer", dirs_exist_ok=True)
+    shutil.copytree(ROOT / "app", broken / "app")
+    shutil.copytree(ROOT / "resources", broken / "resources")
+    (broken / "xy_tokenizer" / "zz_broken.py").write_text("import a_module_that_is_not_there\n")
+    proc = subprocess.run([sys.executable, "-c", "import sys; from app.main import main; sys.exit(main(['--smoke-test']))"],
+                          cwd=broken, env=dict(env, PYTHONPATH=str(broken)), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 1 and "a_module_that_is_not_there" in proc.stderr
