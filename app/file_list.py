@@ -1,13 +1,15 @@
 """The file list: a table of the audio and token files in the session and their status.
 
 :class:`FileListModel` holds one :class:`FileRow` per file (what the file is, its status, and
-the job's :class:`~xy_tokenizer.jobs.FileResult` once done); :class:`FileListView` shows it,
-allows several rows to be selected and accepts dropped files and folders.
+the job's :class:`~xy_tokenizer.jobs.FileResult` once done, and the reconstruction's quality
+metrics once measured); :class:`FileListView` shows it, allows several rows to be selected and
+accepts dropped files and folders.
 """
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -15,7 +17,11 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView, QWidget
 
+from xy_tokenizer.metrics import METRIC_NAMES
+
 from .formatting import format_duration
+from .metric_columns import METRIC_HEADERS, format_metric, metric_tooltip
+from .provenance import decoded_by
 
 AUDIO, TOKENS = "audio", "tokens"
 
@@ -30,8 +36,13 @@ CANCELLED = "cancelled"
 STATUSES = (READY, QUEUED, RUNNING, DONE, DECODED, FAILED, CANCELLED)
 _STATUS_TEXT = {DECODED: "decoded from tokens"}
 
-COLUMNS = ("Name", "Duration", "Rate", "Channels", "Tokens", "Status")
-COL_NAME, COL_DURATION, COL_RATE, COL_CHANNELS, COL_TOKENS, COL_STATUS = range(len(COLUMNS))
+BASE_COLUMNS = ("Name", "Duration", "Rate", "Channels", "Tokens", "Status")
+COL_NAME, COL_DURATION, COL_RATE, COL_CHANNELS, COL_TOKENS, COL_STATUS = range(len(BASE_COLUMNS))
+#: Quality metric columns, after the base ones: column -> metric name (METRIC_NAMES order).
+METRIC_COLUMNS = {len(BASE_COLUMNS) + i: name for i, name in enumerate(METRIC_NAMES)}
+COLUMNS = BASE_COLUMNS + tuple(METRIC_HEADERS[name] for name in METRIC_NAMES)
+#: Data role of a metric cell: its exact value (float; NaN when it could not be computed).
+METRIC_ROLE = Qt.ItemDataRole.UserRole + 1
 
 _ids = itertools.count(1)
 EMPTY_HINT = "Drop audio files, folders or .npy token files here"
@@ -45,7 +56,8 @@ class FileRow:
     ``frames`` is the token count T (known for token files, and for audio once encoded).
     ``result`` is the job's FileResult (codes ``(k, T)``, original at 16 kHz, reconstruction at
     ``codec.output_sample_rate``) and ``codec`` the model that made it, once the status is DONE
-    or DECODED.
+    or DECODED. ``metrics`` (metric name -> value) measure that reconstruction against its
+    original once computed; ``metric_notes`` say why a metric is NaN.
     """
 
     path: Path
@@ -61,6 +73,8 @@ class FileRow:
     message: str = ""
     result: Any = None
     codec: Any = None
+    metrics: dict[str, float] | None = None
+    metric_notes: dict[str, str] = field(default_factory=dict)
     uid: int = 0
 
     def __post_init__(self):
@@ -81,7 +95,12 @@ class FileRow:
 
 
 class FileListModel(QAbstractTableModel):
-    """Table model over :class:`FileRow` objects (one row each, in insertion order)."""
+    """Table model over :class:`FileRow` objects (one row each, in insertion order).
+
+    Emits ``resultChanged(uid)`` after :meth:`update` gave a row a (new) result.
+    """
+
+    resultChanged = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -98,6 +117,9 @@ class FileListModel(QAbstractTableModel):
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole \
+                and section in METRIC_COLUMNS:
+            return metric_tooltip(METRIC_COLUMNS[section])
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex,
@@ -111,9 +133,16 @@ class FileListModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == COL_STATUS and row.message:
                 return row.message
+            if column in (COL_NAME, COL_STATUS) and row.has_result:
+                made = decoded_by(row.codec, row.result)
+                return f"{row.path}\n{made}" if column == COL_NAME else made
             if column == COL_NAME:
                 return str(row.path)
+            if column in METRIC_COLUMNS:
+                return self._metric_tip(row, METRIC_COLUMNS[column])
             return None
+        if role == METRIC_ROLE and column in METRIC_COLUMNS:
+            return self._metric(row, METRIC_COLUMNS[column])
         if role == Qt.ItemDataRole.TextAlignmentRole and column != COL_NAME:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter) \
                 if column != COL_STATUS else int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
@@ -122,7 +151,22 @@ class FileListModel(QAbstractTableModel):
         return None
 
     @staticmethod
-    def _display(row: FileRow, column: int) -> str:
+    def _metric(row: FileRow, name: str) -> float | None:
+        """The row's value of metric ``name``, None while it has none."""
+        return row.metrics[name] if row.has_result and row.metrics is not None else None
+
+    def _metric_tip(self, row: FileRow, name: str) -> str | None:
+        value = self._metric(row, name)
+        if value is None:
+            return None
+        if math.isnan(value):
+            return row.metric_notes.get(name, "could not be computed")
+        return metric_tooltip(name)
+
+    def _display(self, row: FileRow, column: int) -> str:
+        if column in METRIC_COLUMNS:
+            name = METRIC_COLUMNS[column]
+            return format_metric(name, self._metric(row, name))
         if column == COL_NAME:
             return row.path.name
         if column == COL_DURATION:
@@ -180,6 +224,8 @@ class FileListModel(QAbstractTableModel):
                 raise AttributeError(f"FileRow has no field {name!r}")
             setattr(row, name, value)
         self.dataChanged.emit(self.index(position, 0), self.index(position, len(COLUMNS) - 1))
+        if "result" in changes:
+            self.resultChanged.emit(uid)
         return row
 
     def remove_positions(self, positions: Iterable[int]) -> list[FileRow]:

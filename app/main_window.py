@@ -23,6 +23,7 @@ from xy_tokenizer import paths
 from xy_tokenizer.audio import AUDIO_EXTENSIONS
 from xy_tokenizer.constants import FRAME_RATE, INPUT_SAMPLE_RATE
 
+from .codebook_panel import CodebookPanel
 from .export_dialog import CANCEL, OVERWRITE, ConflictResolver, ExportChoice, ExportDialog, \
     ask_overwrite, existing_outputs
 from .file_list import (AUDIO, CANCELLED, DECODED, DONE, FAILED, TOKENS, FileListModel, FileListView,
@@ -30,10 +31,14 @@ from .file_list import (AUDIO, CANCELLED, DECODED, DONE, FAILED, TOKENS, FileLis
 from .first_run import DownloadDialog, FirstRunPanel
 from .job_controller import JobController, ModelSource
 from .log_panel import LogPanel
+from .metrics_panel import MetricsPanel
+from .metrics_queue import MetricsQueue
 from .player import ABPlayer
 from .playback_bar import PlaybackBar
 from .preferences import CHECKPOINT_FILTER, PreferencesDialog, model_changed
 from .preview import AudioPreview
+from .progressive import ProgressiveControl
+from .provenance import decoded_by
 from .settings import Settings, load_settings, save_settings
 from .token_files import rows_for_paths
 from .views.comparison import ComparisonView
@@ -48,6 +53,7 @@ PROGRESS_STEPS = 1000
 DEFAULT_SIZE = (1400, 900)
 FILE_LIST_WIDTH = 470
 LOG_HEIGHT = 120
+CODEBOOK_WIDTH = 380
 AUDIO_FILTER = "Audio files (" + " ".join(f"*{e}" for e in sorted(AUDIO_EXTENSIONS)) + ");;All files (*)"
 TOKEN_FILTER = "Token files (*.npy);;All files (*)"
 STUDIO_PAGE, FIRST_RUN_PAGE = 0, 1
@@ -78,6 +84,7 @@ class MainWindow(QMainWindow):
         self.resolve_conflicts = resolve_conflicts or ask_overwrite(self)
         self._shown_uid: int | None = None
         self._shown_result: Any = None
+        self._shown_original: tuple[Any, int] | None = None
         self._previous_model: tuple[str, str] | None = None
         self._download_dialog: DownloadDialog | None = None
 
@@ -92,6 +99,13 @@ class MainWindow(QMainWindow):
         self.log_panel = LogPanel(self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_panel)
         self.view_menu.addAction(self.log_panel.toggleViewAction())
+        self.metrics_queue = MetricsQueue(self.files, self)
+        self.codebook_panel = CodebookPanel(self)
+        self.metrics_panel = MetricsPanel(self.files, self)
+        self.add_dock(self.codebook_panel)
+        self.add_dock(self.metrics_panel)
+        self.tabifyDockWidget(self.codebook_panel, self.metrics_panel)
+        self.codebook_panel.raise_()
         self._connect()
         self._restore_layout()
         self.jobs.set_model_source(self._model_source())
@@ -169,11 +183,13 @@ class MainWindow(QMainWindow):
         self.comparison = ComparisonView()
         self.playback_bar = PlaybackBar([self.act_rewind, self.act_play, None, self.act_a, self.act_b,
                                          None, self.act_loop, self.act_level])
+        self.progressive = ProgressiveControl()
         studio = QWidget()
         studio_layout = QVBoxLayout(studio)
         studio_layout.setContentsMargins(0, 0, 0, 0)
         studio_layout.setSpacing(4)
         studio_layout.addWidget(self.comparison, 1)
+        studio_layout.addWidget(self.progressive)
         studio_layout.addWidget(self.playback_bar)
         self.first_run = FirstRunPanel()
         self.pages = QStackedWidget()
@@ -270,6 +286,11 @@ class MainWindow(QMainWindow):
         self.files.rowsInserted.connect(lambda *_: self._update_actions())
         self.files.rowsRemoved.connect(lambda *_: self._update_actions())
         self.files.modelReset.connect(lambda: self._update_actions())
+        self.files.resultChanged.connect(self._on_result_changed)
+        self.files.rowsRemoved.connect(lambda *_: self._update_session_codes())
+        self.files.modelReset.connect(self._update_session_codes)
+        self.codebook_panel.codeSelected.connect(self.comparison.tokens.highlight_code)
+        self.progressive.reconstructionReady.connect(self._show_reconstruction)
         self.first_run.checkpointChosen.connect(self.use_checkpoint)
         self.jobs.modelLoaded.connect(self._on_model_loaded)
         self.jobs.modelFailed.connect(self._on_model_failed)
@@ -332,6 +353,8 @@ class MainWindow(QMainWindow):
         self.jobs.load_model()
 
     def _on_model_loaded(self, codec: Any) -> None:
+        if self._shown_result is None:
+            self.codebook_panel.set_codec(codec)
         self._previous_model = None
         # torch brought hundreds of thousands of long-lived objects; a full collection would
         # walk them all on the GUI thread (100+ ms pauses). They live as long as the app.
@@ -435,10 +458,14 @@ class MainWindow(QMainWindow):
 
     def remove_selected(self) -> None:
         removed = self.files.remove_positions(self.file_view.selected_positions())
+        for row in removed:
+            self.progressive.forget(row.uid)
         if any(row.uid == self._shown_uid for row in removed):
             self._show_row(None)
 
     def clear_files(self) -> None:
+        for row in self.files.rows():
+            self.progressive.forget(row.uid)
         self.files.clear()
         self._show_row(None)
 
@@ -493,6 +520,18 @@ class MainWindow(QMainWindow):
         self.act_export_selected.setEnabled(any(self.files.row(p).has_result
                                                 for p in self.file_view.selected_positions()))
         self.act_export_all.setEnabled(any(r.has_result for r in rows))
+
+    def _on_result_changed(self, uid: int) -> None:
+        """Log which model made the new result (and a cross-variant decode); update the
+        codebook statistics of all files."""
+        row = self.files.by_uid(uid)
+        if row is not None and row.has_result:
+            log.info("%s: %s", row.path.name, decoded_by(row.codec, row.result))
+        self._update_session_codes()
+
+    def _update_session_codes(self) -> None:
+        self.codebook_panel.set_session_codes([row.result.codes for row in self.files.rows()
+                                               if row.has_result and row.result.codes is not None])
 
     def _on_rows_changed(self, top_left, _bottom_right, _roles=None) -> None:
         row = self.files.row(top_left.row())
@@ -554,12 +593,16 @@ class MainWindow(QMainWindow):
         self.comparison.clear()
         self._shown_uid = None if row is None else row.uid
         self._shown_result = None
+        self._shown_original = None
+        result = row.result if row is not None and row.has_result else None
+        if result is None:
+            self.progressive.set_file(None, None, None)
+            self.codebook_panel.set_file_codes(None)
         if row is None:
             self.player.set_sources(original=None, reconstruction=None)
             self.setWindowTitle(APP_TITLE)
             return
         self.setWindowTitle(f"{row.path.name} \u2014 {APP_TITLE}")
-        result = row.result if row.has_result else None
         if result is None:
             self.player.set_sources(original=None, reconstruction=None)
             if row.kind == AUDIO and row.status != FAILED:
@@ -571,12 +614,21 @@ class MainWindow(QMainWindow):
         if result.original is not None:
             original = (result.original, INPUT_SAMPLE_RATE)
             self.comparison.set_original(result.original, INPUT_SAMPLE_RATE)
-        self.comparison.set_reconstruction(result.audio, rate)
+        self._shown_original = original
+        self.progressive.set_file(row.uid, result, row.codec)
+        self.comparison.set_reconstruction(result.audio, rate, self.progressive.label())
         self.comparison.set_codes(result.codes, FRAME_RATE)
+        self.codebook_panel.set_codec(row.codec)
+        self.codebook_panel.set_file_codes(result.codes)
         self.player.set_sources(original=original, reconstruction=(result.audio, rate))
         if original is None:
             self.set_active("B")
         self._apply_loop()
+
+    def _show_reconstruction(self, samples: Any, rate: int, label: str) -> None:
+        """Show and play ``samples`` (N,) at ``rate`` Hz as the reconstruction (progressive levels)."""
+        self.comparison.set_reconstruction(samples, rate, label)
+        self.player.set_sources(original=self._shown_original, reconstruction=(samples, rate))
 
     def _on_preview(self, uid: int, samples: Any) -> None:
         row = self.files.by_uid(uid)
@@ -660,6 +712,12 @@ class MainWindow(QMainWindow):
             self.splitter.setSizes([FILE_LIST_WIDTH, max(1, self.width() - FILE_LIST_WIDTH)])
         if not (self.settings.window_state and self.restoreState(_from_b64(self.settings.window_state))):
             self.resizeDocks([self.log_panel], [LOG_HEIGHT], Qt.Orientation.Vertical)
+            # The codebook and quality docks sit beside the views where the screen has room
+            # for the default window; on smaller screens they start closed (View menu).
+            room = self.screen().availableGeometry().width() >= DEFAULT_SIZE[0]
+            for dock in (self.codebook_panel, self.metrics_panel):
+                dock.setVisible(room)
+            self.resizeDocks([self.codebook_panel], [CODEBOOK_WIDTH], Qt.Orientation.Horizontal)
 
     def _save_settings(self) -> None:
         self.settings.geometry = _b64(self.saveGeometry())
@@ -673,7 +731,8 @@ class MainWindow(QMainWindow):
     def _workers(self) -> list:
         """Every background worker of the window that has not finished."""
         boxes = [self.first_run.download] + ([self._download_dialog.box] if self._download_dialog else [])
-        workers = [self.jobs.worker, self.preview.worker] + [box.worker for box in boxes]
+        workers = [self.jobs.worker, self.preview.worker, self.progressive.worker,
+                   self.metrics_queue.worker] + [box.worker for box in boxes]
         return [w for w in workers if w is not None and not w.is_done()]
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -681,6 +740,7 @@ class MainWindow(QMainWindow):
         self._save_settings()
         self.player.stop()
         self.jobs.cancel()
+        self.metrics_queue.cancel()
         self.preview.drop_pending()
         workers = self._workers()
         for worker in workers:

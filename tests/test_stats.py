@@ -22,6 +22,7 @@ def test_uniform_over_four_codes_and_single_code():
     uniform, single = level_stats(codes)
 
     assert (uniform.level, single.level) == (0, 1)
+    assert (uniform.label, single.label) == ("L1", "L2")
     assert uniform.entropy_bits == 2.0
     assert uniform.perplexity == 4.0
     assert uniform.utilisation == 4 / 1024
@@ -147,7 +148,7 @@ def test_csv_round_trip(tmp_path):
     assert len(rows) == len(expected) == 6
     for row, (name, s) in zip(rows, expected):
         assert row["file"] == name
-        assert int(row["level"]) == s.level
+        assert row["level"] == f"L{s.level + 1}"
         assert (int(row["total"]), int(row["used"])) == (s.total, s.used)
         assert float(row["utilisation"]) == s.utilisation
         assert float(row["entropy_bits"]) == s.entropy_bits
@@ -155,6 +156,7 @@ def test_csv_round_trip(tmp_path):
         top = [tuple(int(v) for v in pair.split(":")) for pair in row["top"].split(";")]
         assert top == s.top
     assert rows[0]["top"] == "0:2;1:2;2:2;3:2"
+    assert [r["level"] for r in rows[:2]] == ["L1", "L2"]
     assert [r["file"] for r in rows[-2:]] == [ALL_FILES, ALL_FILES]
 
 
@@ -172,6 +174,7 @@ def test_json_round_trip(tmp_path):
     for name, levels in report.per_file.items():
         for d, s in zip(document["files"][name], levels, strict=True):
             assert d["counts"] == s.counts.tolist() and d["unused"] == s.unused.tolist()
+            assert d["label"] == f"L{d['level'] + 1}"
             assert [tuple(p) for p in d["top"]] == s.top
             assert (d["entropy_bits"], d["perplexity"], d["utilisation"]) == (
                 s.entropy_bits, s.perplexity, s.utilisation)
@@ -204,6 +207,9 @@ def test_format_report_shows_every_file_and_the_total(tmp_path):
     assert "entropy (bits / 10)" in text
     assert "2.000" in text          # one.npy level 0
     assert "0:2 1:2 2:2 3:2" in text
+    level_cells = [line.split()[0] for line in text.splitlines() if line.startswith("  ")
+                   and line.split()[0] != "level"]
+    assert level_cells == ["L1", "L2"] * 3          # two files and ALL, levels shown from 1
     single = format_report(StatsReport(per_file={"x.npy": level_stats(np.array([[1, 2]]))},
                                        overall=level_stats(np.array([[1, 2]]))))
     assert ALL_FILES not in single and "x.npy" in single

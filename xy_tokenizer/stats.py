@@ -1,7 +1,9 @@
 """Codebook usage statistics of token arrays and files, and a 2-D view of the codebooks.
 
-Levels are numbered from 0 (row 0 of a ``(k, T)`` codes array is the first, coarsest
-residual level). Statistics of several arrays aggregate their counts level by level.
+Internally levels are indexed from 0 (row 0 of a ``(k, T)`` codes array is the first,
+coarsest residual level); users see them numbered from 1, "L1".."L8" (:func:`level_label`), in
+the text report and the CSV, as in the studio's token grid. Statistics of several arrays
+aggregate their counts level by level.
 """
 from __future__ import annotations
 
@@ -29,10 +31,16 @@ CSV_COLUMNS = ("file", "level", "total", "used", "utilisation", "entropy_bits", 
 _TABLE_TOP = 5
 
 
+def level_label(level: int) -> str:
+    """The name users see for the 0-based level index ``level``: "L1" for 0 ... "L8" for 7."""
+    return f"L{level + 1}"
+
+
 @dataclass
 class LevelStats:
     """Usage of one codebook level.
 
+    ``level``: 0-based index of the level (shown as :func:`level_label`, "L1" for 0);
     ``counts``: (codebook_size,) int64, occurrences of each code; ``total`` = counts.sum();
     ``used``: codes with a count > 0; ``utilisation`` = used / codebook_size;
     ``entropy_bits``: Shannon entropy (log2) of counts / total (0 for an empty level);
@@ -80,10 +88,17 @@ class LevelStats:
             unused=np.flatnonzero(~used_mask).astype(np.int64),
         )
 
+    @property
+    def label(self) -> str:
+        """The level as users see it: "L1".."L8"."""
+        return level_label(self.level)
+
     def to_dict(self) -> dict:
-        """Plain JSON-ready form: every field, arrays as lists, ``top`` as [code, count] pairs."""
+        """Plain JSON-ready form: every field, arrays as lists, ``top`` as [code, count] pairs;
+        ``level`` is the 0-based index and ``label`` its name ("L1" for level 0)."""
         return {
             "level": self.level,
+            "label": self.label,
             "total": self.total,
             "used": self.used,
             "utilisation": self.utilisation,
@@ -156,7 +171,7 @@ def _table(title: str, levels: list[LevelStats]) -> list[str]:
              f"{'entropy (bits / ' + format(levels[0].max_entropy_bits, 'g') + ')':>20}  "
              f"{'perplexity':>10}  {'unused':>6}  top codes (code:count)"]
     for s in levels:
-        lines.append(f"  {s.level:>5}  {s.total:>8}  {s.used:>5}  {s.utilisation:>7.2%}  "
+        lines.append(f"  {s.label:>5}  {s.total:>8}  {s.used:>5}  {s.utilisation:>7.2%}  "
                      f"{s.entropy_bits:>20.3f}  {s.perplexity:>10.1f}  {size - s.used:>6}  "
                      f"{_top_text(s.top, _TABLE_TOP).replace(';', ' ')}")
     return lines
@@ -179,7 +194,7 @@ def _csv_text(report: StatsReport) -> str:
     sections = list(report.per_file.items()) + [(ALL_FILES, report.overall)]
     for name, levels in sections:
         for s in levels:
-            writer.writerow([name, s.level, s.total, s.used, repr(s.utilisation), repr(s.entropy_bits),
+            writer.writerow([name, s.label, s.total, s.used, repr(s.utilisation), repr(s.entropy_bits),
                              repr(s.perplexity), _top_text(s.top)])
     return buffer.getvalue()
 
@@ -197,7 +212,8 @@ def write_report(report: StatsReport, path: str | Path, *, overwrite: bool = Fal
     """Write ``report`` atomically as CSV (``.csv``) or JSON (``.json``); returns the path.
 
     CSV: one row per file and level, then :data:`ALL_FILES` rows for all files together;
-    columns :data:`CSV_COLUMNS`, ``top`` as ``code:count;code:count;...``. JSON: every field
+    columns :data:`CSV_COLUMNS`, ``level`` as "L1".."L8", ``top`` as
+    ``code:count;code:count;...``. JSON: every field
     of every :class:`LevelStats` (counts and unused codes as lists) under ``files`` and
     ``overall``. Raises :class:`~xy_tokenizer.fsutil.OutputExistsError` when ``path`` exists
     and not ``overwrite``.
