@@ -36,8 +36,8 @@ CANCELLED = "cancelled"
 STATUSES = (READY, QUEUED, RUNNING, DONE, DECODED, FAILED, CANCELLED)
 _STATUS_TEXT = {DECODED: "decoded from tokens"}
 
-BASE_COLUMNS = ("Name", "Duration", "Rate", "Channels", "Tokens", "Status")
-COL_NAME, COL_DURATION, COL_RATE, COL_CHANNELS, COL_TOKENS, COL_STATUS = range(len(BASE_COLUMNS))
+BASE_COLUMNS = ("Name", "Status", "Duration", "Rate", "Channels", "Tokens")
+COL_NAME, COL_STATUS, COL_DURATION, COL_RATE, COL_CHANNELS, COL_TOKENS = range(len(BASE_COLUMNS))
 #: Quality metric columns, after the base ones: column -> metric name (METRIC_NAMES order).
 METRIC_COLUMNS = {len(BASE_COLUMNS) + i: name for i, name in enumerate(METRIC_NAMES)}
 COLUMNS = BASE_COLUMNS + tuple(METRIC_HEADERS[name] for name in METRIC_NAMES)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDragMoveEvent,
                           QDropEvent, QKeySequence)
 from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QLabel, QMainWindow,
@@ -53,7 +53,7 @@ PROGRESS_STEPS = 1000
 DEFAULT_SIZE = (1400, 900)
 FILE_LIST_WIDTH = 470
 LOG_HEIGHT = 120
-CODEBOOK_WIDTH = 380
+CODEBOOK_WIDTH = 340
 AUDIO_FILTER = "Audio files (" + " ".join(f"*{e}" for e in sorted(AUDIO_EXTENSIONS)) + ");;All files (*)"
 TOKEN_FILTER = "Token files (*.npy);;All files (*)"
 STUDIO_PAGE, FIRST_RUN_PAGE = 0, 1
@@ -199,8 +199,9 @@ class MainWindow(QMainWindow):
         self.splitter.setObjectName("mainSplitter")
         self.splitter.addWidget(self.file_view)
         self.splitter.addWidget(self.pages)
-        self.splitter.setStretchFactor(0, 2)
-        self.splitter.setStretchFactor(1, 5)
+        # The list keeps its width (all its columns readable); the views take the rest.
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
         self.splitter.setChildrenCollapsible(False)
         self.setCentralWidget(self.splitter)
 
@@ -709,7 +710,9 @@ class MainWindow(QMainWindow):
             self.resize(*DEFAULT_SIZE)
         if not (self.settings.splitter_state
                 and self.splitter.restoreState(_from_b64(self.settings.splitter_state))):
-            self.splitter.setSizes([FILE_LIST_WIDTH, max(1, self.width() - FILE_LIST_WIDTH)])
+            # Sizes given before the first layout are scaled to the splitter's provisional
+            # width; give them once the docks have taken their room.
+            QTimer.singleShot(0, self._default_split)
         if not (self.settings.window_state and self.restoreState(_from_b64(self.settings.window_state))):
             self.resizeDocks([self.log_panel], [LOG_HEIGHT], Qt.Orientation.Vertical)
             # The codebook and quality docks sit beside the views where the screen has room
@@ -718,6 +721,11 @@ class MainWindow(QMainWindow):
             for dock in (self.codebook_panel, self.metrics_panel):
                 dock.setVisible(room)
             self.resizeDocks([self.codebook_panel], [CODEBOOK_WIDTH], Qt.Orientation.Horizontal)
+
+    def _default_split(self) -> None:
+        """File list FILE_LIST_WIDTH wide (all its columns readable), the views the rest."""
+        total = self.splitter.width()
+        self.splitter.setSizes([min(FILE_LIST_WIDTH, total // 2), max(1, total - FILE_LIST_WIDTH)])
 
     def _save_settings(self) -> None:
         self.settings.geometry = _b64(self.saveGeometry())

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app.export_dialog import CANCEL, OVERWRITE, SKIP, ExportChoice
-from app.file_list import CANCELLED, DECODED, DONE, FAILED
+from app.file_list import CANCELLED, COL_STATUS, COL_TOKENS, DECODED, DONE, FAILED
 from app.main_window import MainWindow
 from app.settings import Settings
 from tests.pulse import pulse_server  # noqa: F401  (session fixture)
@@ -96,10 +96,10 @@ def test_job_completes_with_exact_codes_and_a_failed_file(processed, media, tiny
         expected = tiny16k_codec.encode([audio])[0]
         np.testing.assert_array_equal(row.result.codes, expected)
         assert (row.levels, row.frames) == expected.shape
-        assert window.files.index(window.files.position_of(row.uid), 4).data() == f"8\u00d7{expected.shape[1]}"
+        assert window.files.index(window.files.position_of(row.uid), COL_TOKENS).data() == f"8\u00d7{expected.shape[1]}"
     broken = row_named(window, "broken.wav")
     assert broken.status == FAILED and "broken.wav" in broken.message and "truncated" in broken.message
-    assert window.files.index(window.files.position_of(broken.uid), 5).data(Qt.ItemDataRole.ToolTipRole) \
+    assert window.files.index(window.files.position_of(broken.uid), COL_STATUS).data(Qt.ItemDataRole.ToolTipRole) \
         == broken.message
     assert not window.overall_progress.isVisible() and not window.cancel_button.isVisible()
 
@@ -187,7 +187,7 @@ def test_open_a_token_file_decodes_it(qtbot, processed, tmp_path, tiny16k_codec)
     save_tokens(npy, codes, build_token_meta(tiny16k_codec, codes, source="synthetic"))
     wait_idle(qtbot, window, lambda: window.add_paths([npy]))
     row = row_named(window, "speech.npy")
-    assert row.status == DECODED and window.files.index(window.files.position_of(row.uid), 5).data() \
+    assert row.status == DECODED and window.files.index(window.files.position_of(row.uid), COL_STATUS).data() \
         == "decoded from tokens"
     show(window, "speech.npy")
     from_file, _meta = load_tokens(npy)

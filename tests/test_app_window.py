@@ -18,7 +18,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from app import excepthook
-from app.file_list import AUDIO, COL_STATUS, FAILED, READY, TOKENS, FileListModel, FileRow
+from app.file_list import AUDIO, COL_RATE, COL_STATUS, FAILED, READY, TOKENS, FileListModel, FileRow
 from app.first_run import DownloadBox, FirstRunPanel
 from app.main_window import MainWindow
 from app.preferences import PreferencesDialog
@@ -120,7 +120,7 @@ def test_drop_on_window_adds_files_and_folders(window, audio_folder):
     model = window.files
     position = model.position_of(a.uid)
     assert model.index(position, 0).data() == "a.wav"
-    assert model.index(position, 2).data() == "16 kHz"
+    assert model.index(position, COL_RATE).data() == "16 kHz"
     assert model.index(position, COL_STATUS).data() == "ready"
     # the same folder again adds nothing; a single file dropped on the list itself is taken
     drop(window, [audio_folder])

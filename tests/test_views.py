@@ -339,3 +339,22 @@ def test_comparison_clear_empties_every_view(comparison):
     assert comparison.timeline.region is None
     assert comparison.tokens.codes() is None
     assert comparison.original_spec.peak_db() is None
+
+
+def test_empty_views_show_seconds_hertz_and_levels(qtbot):
+    """With nothing loaded the axes read 0..1 s, 0..8 kHz and L1..L8 (not pyqtgraph's defaults),
+    and clearing after a file returns to that state."""
+    view = ComparisonView()
+    qtbot.addWidget(view)
+    for plot in view.plots:
+        assert plot.x_range() == pytest.approx((0.0, 1.0))
+        assert not plot.getPlotItem().getAxis("bottom").autoSIPrefix
+    assert view.original_spec.getViewBox().viewRange()[1] == pytest.approx([0.0, 8000.0])
+    ticks = view.tokens.getPlotItem().getAxis("left")._tickLevels[0]
+    assert [label for _, label in ticks] == [f"L{i}" for i in range(1, 9)]
+    rate = 24000
+    view.set_reconstruction(np.zeros(rate * 3, np.float32), rate)
+    assert view.reconstruction_spec.getViewBox().viewRange()[1] == pytest.approx([0.0, 12000.0])
+    view.clear()
+    assert view.reconstruction_spec.getViewBox().viewRange()[1] == pytest.approx([0.0, 8000.0])
+    assert view.tokens.x_range() == pytest.approx((0.0, 1.0))

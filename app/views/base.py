@@ -17,6 +17,8 @@ from app.views.timeline import Timeline
 AXIS_WIDTH = 72
 #: Narrowest visible time span when zooming in (seconds).
 MIN_X_RANGE = 0.002
+#: Time span the axes show while no audio is loaded.
+EMPTY_SECONDS = 1.0
 #: Playhead colour: readable on light and dark backgrounds and on the colormaps.
 PLAYHEAD_COLOR = "#f03e3e"
 #: Distance of the title badge from the plot's top-left corner (pixels).
@@ -79,6 +81,7 @@ class TimePlot(pg.PlotWidget):
         plot.hideButtons()
         plot.setMouseEnabled(x=True, y=False)
         plot.getAxis("left").setWidth(AXIS_WIDTH)
+        plot.getAxis("bottom").enableAutoSIPrefix(False)  # time stays in seconds at any zoom
         self.playhead = pg.InfiniteLine(pos=timeline.position, angle=90, movable=False)
         self.playhead.setZValue(100)
         plot.addItem(self.playhead, ignoreBounds=True)
@@ -122,7 +125,8 @@ class TimePlot(pg.PlotWidget):
             self.setLimits(xMin=0.0, xMax=duration, minXRange=min(MIN_X_RANGE, duration))
             self.setXRange(0.0, duration, padding=0)
         else:
-            self.setLimits(xMin=None, xMax=None, minXRange=None)
+            self.setLimits(xMin=0.0, xMax=None, minXRange=None)
+            self.setXRange(0.0, EMPTY_SECONDS, padding=0)
 
     def _show_region(self, region: tuple[float, float] | None) -> None:
         if region is None:

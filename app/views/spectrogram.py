@@ -15,6 +15,7 @@ from PySide6.QtCore import QRectF
 
 from app.views.base import TimePlot
 from app.views.timeline import Timeline
+from xy_tokenizer.constants import INPUT_SAMPLE_RATE
 
 #: Analysis window length in seconds (rounded up to a power of two in samples).
 WINDOW_SECONDS = 0.025
@@ -87,6 +88,11 @@ class SpectrogramView(TimePlot):
         self.getPlotItem().setLabel("left", "Frequency", units="Hz")
         self._peak_db: float | None = None
         self._levels = (-DYNAMIC_RANGE_DB, 0.0)
+        self._show_band(INPUT_SAMPLE_RATE / 2)
+
+    def _show_band(self, nyquist: float) -> None:
+        self.setLimits(yMin=0.0, yMax=nyquist)
+        self.setYRange(0.0, nyquist, padding=0)
 
     def set_audio(self, samples: np.ndarray, sample_rate: int) -> None:
         """Show the spectrogram of ``samples``: (N,) at ``sample_rate`` Hz.
@@ -97,8 +103,7 @@ class SpectrogramView(TimePlot):
         self._peak_db = float(db.max())
         self.image.setImage(db, autoLevels=False)
         self.image.setRect(QRectF(0.0, 0.0, duration, nyquist))
-        self.setLimits(yMin=0.0, yMax=nyquist)
-        self.setYRange(0.0, nyquist, padding=0)
+        self._show_band(nyquist)
         self.set_levels(self._peak_db - DYNAMIC_RANGE_DB, self._peak_db)
         self.timeline.set_extent(self, duration)
 
@@ -106,6 +111,7 @@ class SpectrogramView(TimePlot):
         """Show nothing; the timeline forgets this view's extent."""
         self.image.clear()
         self._peak_db = None
+        self._show_band(INPUT_SAMPLE_RATE / 2)
         self.timeline.set_extent(self, None)
 
     def peak_db(self) -> float | None:

@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor, QPalette
 
 from app.views.base import TimePlot, palette_color
 from app.views.timeline import Timeline
-from xy_tokenizer.constants import CODEBOOK_SIZE
+from xy_tokenizer.constants import CODEBOOK_SIZE, NUM_QUANTIZERS
 
 #: Golden-ratio hue steps give neighbouring codes far-apart colours.
 GOLDEN_RATIO = (math.sqrt(5) - 1) / 2
@@ -75,6 +75,13 @@ class TokenGridView(TimePlot):
         self.label.hide()
         self.getViewBox().invertY(True)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._show_levels(NUM_QUANTIZERS)
+
+    def _show_levels(self, levels: int) -> None:
+        """Rows L1..Lk, L1 at the top."""
+        self.getPlotItem().getAxis("left").setTicks([[(row + 0.5, f"L{row + 1}") for row in range(levels)]])
+        self.setLimits(yMin=0.0, yMax=float(levels))
+        self.setYRange(0.0, float(levels), padding=0)
 
     def set_codes(self, codes: np.ndarray, frame_rate: float, codebook_size: int = CODEBOOK_SIZE) -> None:
         """Show ``codes``: (k, T) integers in [0, codebook_size), ``frame_rate`` frames/s."""
@@ -90,10 +97,7 @@ class TokenGridView(TimePlot):
         levels, frames = codes.shape
         self.image.setImage(codes, lut=categorical_lut(codebook_size), levels=(0, codebook_size))
         self.image.setRect(self._grid_rect())
-        self.getPlotItem().getAxis("left").setTicks(
-            [[(row + 0.5, f"L{row + 1}") for row in range(levels)]])
-        self.setLimits(yMin=0.0, yMax=float(levels))
-        self.setYRange(0.0, float(levels), padding=0)
+        self._show_levels(levels)
         self.timeline.set_extent(self, frames / self._frame_rate)
         self._hover = None
         self.highlight_code(None, None)
@@ -105,6 +109,7 @@ class TokenGridView(TimePlot):
         self.veil.clear()
         self.label.hide()
         self._hover = None
+        self._show_levels(NUM_QUANTIZERS)
         self.timeline.set_extent(self, None)
 
     def codes(self) -> np.ndarray | None:

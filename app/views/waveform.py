@@ -135,6 +135,7 @@ class WaveformView(TimePlot):
         """Show nothing; the timeline forgets this view's extent."""
         self._pyramid = None
         self._curve.setData([], [])
+        self.setYRange(-1.0, 1.0, padding=0.02)
         self.timeline.set_extent(self, None)
 
     def refresh(self) -> None:
