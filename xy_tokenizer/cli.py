@@ -302,15 +302,18 @@ class _Report:
                 "summary": summary.to_dict(), "problems": self.problems, "files": self.files}
 
 
+def _installed_model(alternative: str) -> Path:
+    """The default model, or a usage error that says how to get one (or what else to do)."""
+    path = paths.find_default_checkpoint()
+    if path is None:
+        raise UsageError(f"no model installed in {paths.models_dir()}; run '{PROG} download' or {alternative}")
+    return path
+
+
 def _load_codec(args: argparse.Namespace) -> Any:
     import xy_tokenizer
 
-    checkpoint = args.checkpoint
-    if checkpoint is None:
-        checkpoint = paths.find_default_checkpoint()
-        if checkpoint is None:
-            raise UsageError(f"no model installed in {paths.models_dir()}; run '{PROG} download' "
-                             "or pass --checkpoint PATH")
+    checkpoint = args.checkpoint or _installed_model("pass --checkpoint PATH")
     try:
         return xy_tokenizer.load(checkpoint, config=args.config, device=args.device, dtype=args.dtype,
                                  trust=args.trust_checkpoint)
@@ -409,12 +412,7 @@ def _format_facts(facts: dict) -> str:
 
 
 def _info(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
-    path = args.path
-    if path is None:
-        path = paths.find_default_checkpoint()
-        if path is None:
-            raise UsageError(f"no model installed in {paths.models_dir()}; run '{PROG} download' "
-                             "or name a file: xytok info PATH")
+    path = args.path or _installed_model(f"name a file: {PROG} info PATH")
     if not path.is_file():
         err.write(f"{PROG}: {path}: no such file\n")
         return EXIT_FAILED
