@@ -243,3 +243,21 @@ def test_pca_2d_degenerate_inputs():
         pca_2d(np.zeros(5))
     with pytest.raises(XYTokenizerError, match="NaN"):
         pca_2d(np.array([[0.0, np.nan], [1.0, 2.0]]))
+
+
+def test_codebook_size_comes_from_the_sidecars(tmp_path):
+    """Tokens of a 128-code model are measured against 128 codes, not 1024."""
+    from xy_tokenizer.tokens import save_tokens
+
+    codes = np.array([[0, 1, 2, 3] * 4] * 8)
+    a, _ = save_tokens(tmp_path / "small.npy", codes, {"format_version": 1, "codebook_size": 128})
+    report = token_file_stats([a])
+    assert report.overall[0].counts.size == 128
+    assert report.overall[0].utilisation == pytest.approx(4 / 128)
+    assert token_file_stats([a], codebook_size=1024).overall[0].counts.size == 1024
+    b, _ = save_tokens(tmp_path / "big.npy", codes, {"format_version": 1, "codebook_size": 1024})
+    with pytest.raises(XYTokenizerError, match="different sizes"):
+        token_file_stats([a, b])
+    plain = tmp_path / "plain.npy"
+    np.save(plain, codes)
+    assert token_file_stats([plain]).overall[0].counts.size == 1024

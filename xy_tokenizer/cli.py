@@ -19,7 +19,6 @@ from . import download, paths
 from ._version import __version__
 from .audio import AUDIO_EXTENSIONS, audio_info, load_audio
 from .constants import (
-    CODEBOOK_SIZE,
     DEFAULT_OVERLAP_SECONDS,
     FRAME_RATE,
     INPUT_SAMPLE_RATE,
@@ -482,7 +481,7 @@ def _stats(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
     token_paths, problems = _token_paths(args.inputs, err)
     if not token_paths:
         return EXIT_FAILED
-    report = stats.token_file_stats(token_paths, codebook_size=CODEBOOK_SIZE)
+    report = stats.token_file_stats(token_paths)
     out.write(stats.format_report(report))
     target = args.csv or args.json_out
     if target is not None:

@@ -142,20 +142,32 @@ def level_stats(codes: np.ndarray | Sequence[np.ndarray], codebook_size: int = C
     return [LevelStats.from_counts(level, counts[level], top_n) for level in range(levels)]
 
 
-def token_file_stats(paths: Iterable[str | Path], codebook_size: int = CODEBOOK_SIZE,
+def token_file_stats(paths: Iterable[str | Path], codebook_size: int | None = None,
                      top_n: int = DEFAULT_TOP_N) -> StatsReport:
     """Statistics of each token file (``<stem>.npy``) and of all of them together.
 
-    A path given twice counts once. Raises :class:`~xy_tokenizer.errors.TokenFileError`
-    naming the file for an unreadable or invalid token file.
+    ``codebook_size`` None: the size the files' sidecars record (they must agree), or
+    :data:`CODEBOOK_SIZE` for files without one. A path given twice counts once. Raises
+    :class:`~xy_tokenizer.errors.TokenFileError` naming the file for an unreadable or invalid
+    token file.
     """
-    arrays: dict[str, np.ndarray] = {}
+    loaded: dict[str, tuple[np.ndarray, dict | None]] = {}
     for path in paths:
         key = str(path)
-        if key not in arrays:
-            arrays[key] = load_tokens(Path(path), codebook_size=codebook_size)[0]
-    if not arrays:
+        if key not in loaded:
+            loaded[key] = load_tokens(Path(path), codebook_size=codebook_size or CODEBOOK_SIZE)
+    if not loaded:
         raise XYTokenizerError("no token files given; pass one or more .npy token files")
+    if codebook_size is None:
+        recorded = {key: int(meta["codebook_size"]) for key, (_, meta) in loaded.items()
+                    if meta and meta.get("codebook_size")}
+        sizes = set(recorded.values())
+        if len(sizes) > 1:
+            raise XYTokenizerError(
+                "token files from codebooks of different sizes cannot be summed: "
+                + ", ".join(f"{key} ({size})" for key, size in recorded.items()))
+        codebook_size = sizes.pop() if sizes else CODEBOOK_SIZE
+    arrays = {key: codes for key, (codes, _) in loaded.items()}
     per_file = {key: level_stats(codes, codebook_size, top_n) for key, codes in arrays.items()}
     return StatsReport(per_file=per_file, overall=level_stats(list(arrays.values()), codebook_size, top_n))
 
