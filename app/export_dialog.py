@@ -12,8 +12,7 @@ from typing import Any, Callable, Iterable, Iterator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout,
                                QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget)
 
-from xy_tokenizer.jobs import AUDIO_SUFFIX, JobEvent, export_results
-from xy_tokenizer.tokens import SIDECAR_SUFFIX, TOKEN_SUFFIX
+from xy_tokenizer.jobs import JobEvent, export_results, planned_outputs
 
 from .path_field import PathField
 
@@ -34,17 +33,11 @@ class ExportChoice:
 
 
 def output_paths(results: Iterable[Any], out_dir: Path, *, tokens: bool, audio: bool) -> list[Path]:
-    """The files an export of ``results`` (FileResults) would write under ``out_dir``.
-
-    Same names as ``jobs.export_results``: ``<rel stem>.npy`` + ``.json`` and ``<rel stem>.wav``.
-    """
+    """The files an export of ``results`` (FileResults) would write under ``out_dir``."""
     paths: list[Path] = []
     for result in results:
-        base = Path(out_dir) / result.item.rel
-        if tokens and result.codes is not None:
-            paths += [base.with_suffix(TOKEN_SUFFIX), base.with_suffix(SIDECAR_SUFFIX)]
-        if audio and result.audio is not None:
-            paths.append(base.with_suffix(AUDIO_SUFFIX))
+        paths += planned_outputs(result.item, Path(out_dir), tokens=tokens and result.codes is not None,
+                                 audio=audio and result.audio is not None)
     return paths
 
 

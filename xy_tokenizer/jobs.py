@@ -201,6 +201,12 @@ def _plan(out_dir: Path | None, item: JobItem, tokens: bool, audio: bool) -> _Pl
                  audio=base.with_suffix(AUDIO_SUFFIX) if audio else None)
 
 
+def planned_outputs(item: JobItem, out_dir: Path, *, tokens: bool, audio: bool) -> list[Path]:
+    """The files a job or an export writes for ``item`` under ``out_dir``:
+    ``<rel stem>.npy`` and its ``.json`` sidecar (tokens), ``<rel stem>.wav`` (audio)."""
+    return _plan(out_dir, item, tokens, audio).paths()
+
+
 def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
