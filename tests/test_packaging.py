@@ -145,6 +145,10 @@ def test_studio_runs_without_the_modules_the_spec_excludes(tiny16k_dir, tmp_path
         f"config={str(tiny16k_dir / 'config.yaml')!r}, device='cpu')\n"
         "codes = codec.encode([np.zeros(32000, np.float32)])\n"
         "codec.decode(codes)\n"
+        "from xy_tokenizer.metrics import compute_metrics\n"
+        "t = np.arange(32000) / 16000\n"
+        "voice = (np.sin(2 * np.pi * 140 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32) * 0.3\n"
+        "compute_metrics(voice, voice + 0.01 * np.random.default_rng(0).standard_normal(32000).astype(np.float32))\n"
         "window.close()\n"
         "print(json.dumps(sorted(m for m, v in sys.modules.items() if v is not None)))\n",
         encoding="utf-8")

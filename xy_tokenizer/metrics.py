@@ -17,11 +17,8 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
-import pesq as pesq_lib
-import pystoi
-import soxr
-from scipy import signal as sps
 
+from .audio import resample
 from .constants import INPUT_SAMPLE_RATE
 from .errors import AudioError, XYTokenizerError
 from .fsutil import atomic_write
@@ -120,6 +117,8 @@ def align(reference, estimate, max_lag: int | None = DEFAULT_MAX_LAG) -> tuple[n
     if max_lag:
         if max_lag < 0:
             raise XYTokenizerError(f"max_lag must be 0 or more samples; got {max_lag}")
+        from scipy import signal as sps  # imported on use: scipy.signal is slow to import
+
         corr = sps.correlate(est, ref, mode="full", method="fft")
         lags = sps.correlation_lags(est.size, ref.size, mode="full")
         window = np.abs(lags) <= max_lag
@@ -145,6 +144,8 @@ def _stft_power(x: np.ndarray, n_fft: int, hop: int, win_length: int) -> np.ndar
     """
     window = np.zeros(n_fft)
     start = (n_fft - win_length) // 2
+    from scipy import signal as sps
+
     window[start:start + win_length] = sps.get_window("hann", win_length, fftbins=True)
     padded = np.pad(x, (n_fft // 2, n_fft // 2))
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
@@ -266,6 +267,8 @@ def stoi(reference, estimate, sr: int = INPUT_SAMPLE_RATE, *, notes: dict[str, s
     sr = _check_rate(sr)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        import pystoi
+
         value = float(pystoi.stoi(ref, est, sr, extended=False))
     if any("Not enough STFT frames" in str(w.message) for w in caught):
         return _note(notes, "stoi", "too little non-silent audio for STOI (needs about 0.4 s of speech)")
@@ -279,8 +282,10 @@ def _pesq(ref: np.ndarray, est: np.ndarray, sr: int, rate: int, mode: str, name:
         which = "reference" if not np.any(ref) else "estimate"
         return _note(notes, name, f"the {which} is silent")
     if rate != sr:
-        ref = soxr.resample(ref, sr, rate)
-        est = soxr.resample(est, sr, rate)
+        ref = resample(ref, sr, rate)
+        est = resample(est, sr, rate)
+    import pesq as pesq_lib  # imported on use, like pystoi: the studio imports this module early
+
     try:
         return float(pesq_lib.pesq(rate, ref, est, mode))
     except pesq_lib.PesqError as exc:
