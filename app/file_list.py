@@ -33,7 +33,6 @@ DECODED = "decoded"
 FAILED = "failed"
 CANCELLED = "cancelled"
 #: Statuses a file can have; DONE and DECODED carry a result.
-STATUSES = (READY, QUEUED, RUNNING, DONE, DECODED, FAILED, CANCELLED)
 _STATUS_TEXT = {DECODED: "decoded from tokens"}
 
 BASE_COLUMNS = ("Name", "Status", "Duration", "Rate", "Channels", "Tokens")

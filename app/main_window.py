@@ -290,6 +290,7 @@ class MainWindow(QMainWindow):
         self.files.resultChanged.connect(self._on_result_changed)
         self.files.rowsRemoved.connect(lambda *_: self._update_session_codes())
         self.files.modelReset.connect(self._update_session_codes)
+        self.metrics_queue.measured.connect(lambda _uid: self.metrics_panel.refresh())
         self.codebook_panel.codeSelected.connect(self.comparison.tokens.highlight_code)
         self.progressive.reconstructionReady.connect(self._show_reconstruction)
         self.first_run.checkpointChosen.connect(self.use_checkpoint)

@@ -84,7 +84,9 @@ class MetricsPanel(QDockWidget):
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
         self.setWidget(body)
-        for signal in (files.dataChanged, files.rowsRemoved, files.rowsInserted, files.modelReset):
+        # Metrics change only with a row's result (cleared) or when measured (the owner
+        # connects MetricsQueue.measured); progress ticks on dataChanged do not touch them.
+        for signal in (files.resultChanged, files.rowsRemoved, files.modelReset):
             signal.connect(lambda *_: self.refresh())
         self.refresh()
 

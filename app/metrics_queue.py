@@ -46,11 +46,10 @@ def measurable(row: Any) -> bool:
 class MetricsQueue(QObject):
     """Computes the metrics of each new reconstruction in the file list.
 
-    Signals: ``measured(int uid)`` once a row's metrics are stored; ``busyChanged(bool)``.
+    Signals: ``measured(int uid)`` once a row's metrics are stored.
     """
 
     measured = Signal(int)
-    busyChanged = Signal(bool)
 
     def __init__(self, files: FileListModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -58,9 +57,6 @@ class MetricsQueue(QObject):
         self.worker: JobWorker | None = None
         self._queue: deque[tuple[int, Any]] = deque()
         files.resultChanged.connect(self._on_result_changed)
-
-    def is_busy(self) -> bool:
-        return self.worker is not None or bool(self._queue)
 
     def cancel(self) -> None:
         """Drop the queued files; the running measurement is cancelled (its values are dropped)."""
@@ -87,7 +83,6 @@ class MetricsQueue(QObject):
             if row is not None and row.result is result and measurable(row):
                 self._start(uid, result, row.codec.output_sample_rate)
                 return
-        self.busyChanged.emit(False)
 
     def _start(self, uid: int, result: Any, sample_rate: int) -> None:
         def job(_report_progress, _is_cancelled):
@@ -98,7 +93,6 @@ class MetricsQueue(QObject):
         worker.error.connect(lambda message: self._failed(uid, result, message))
         worker.finished.connect(self._on_finished)
         self.worker = worker
-        self.busyChanged.emit(True)
         worker.start()
 
     def _current(self, uid: int, result: Any) -> bool:

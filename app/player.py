@@ -1,6 +1,6 @@
 """A/B player: original (A) against reconstruction (B), switched instantly at one position.
 
-Both sources are resampled once (soxr) to one playback rate, the higher of the two (or
+Both sources are resampled once (xy_tokenizer.audio.resample) to one playback rate, the higher of the two (or
 the output device's preferred rate when it refuses that one). A :class:`QAudioSink` in
 pull mode reads from :class:`PlaybackSource`, which serves the active source from one
 cursor: switching A/B changes only which array the next bytes come from, so the position
@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-import soxr
 from PySide6.QtCore import QIODevice, QObject, QTimer, Signal
 from PySide6.QtMultimedia import QAudioDevice, QAudioFormat, QAudioSink, QMediaDevices, QtAudio
+
+from xy_tokenizer.audio import resample
 
 #: Sink buffer length: a switch or seek is heard at most this late (plus the server's own
 #: latency).
@@ -184,7 +185,8 @@ class ABPlayer(QObject):
         self._playing = False
         self._stale = False
         self._hold: tuple[int, float] | None = None
-        self._volume = 1.0
+        # name -> (input samples, input rate, playback rate, track, RMS of the track)
+        self._prepared: dict[str, tuple[np.ndarray, int, int, np.ndarray, float]] = {}
         self._level_match = False
         self._loop: tuple[float, float] | None = None
         self._timer = QTimer(self, interval=POSITION_INTERVAL_MS)
@@ -211,20 +213,26 @@ class ABPlayer(QObject):
             self.positionChanged.emit(self.position())
 
     def _prepare(self, rate: int) -> None:
-        tracks = {}
-        for name, pair in self._inputs.items():
-            if pair is None:
-                tracks[name] = None
-                continue
-            samples, sample_rate = np.asarray(pair[0], dtype=np.float32), int(pair[1])
-            if samples.ndim != 1:
-                raise ValueError(f"source {name} must be (N,) samples, got shape {samples.shape}")
-            if sample_rate != rate:
-                samples = soxr.resample(samples, sample_rate, rate, quality="HQ").astype(np.float32)
-            tracks[name] = samples
+        tracks = {name: None if pair is None else self._track(name, pair, rate)
+                  for name, pair in self._inputs.items()}
         self._source.set_tracks(tracks, rate)
         self._source.loop = self._loop_frames()
         self._update_gain()
+
+    def _track(self, name: str, pair: tuple[np.ndarray, int], rate: int) -> np.ndarray:
+        """``pair``'s samples at ``rate``; an input already prepared at that rate is reused
+        (switching the reconstruction, e.g. to fewer levels, leaves the original as it was)."""
+        samples, sample_rate = pair[0], int(pair[1])
+        kept = self._prepared.get(name)
+        if kept is not None and kept[0] is samples and kept[1:3] == (sample_rate, rate):
+            return kept[3]
+        track = np.asarray(samples, dtype=np.float32)
+        if track.ndim != 1:
+            raise ValueError(f"source {name} must be (N,) samples, got shape {track.shape}")
+        if sample_rate != rate:
+            track = resample(track, sample_rate, rate)
+        self._prepared[name] = (samples, sample_rate, rate, track, rms(track))
+        return track
 
     def duration(self) -> float:
         """Length of the longer source in seconds (0 without sources)."""
@@ -282,7 +290,6 @@ class ABPlayer(QObject):
         self._source.set_output(fmt)
         self._sink = QAudioSink(device, fmt, self)
         self._sink.setBufferSize(round(BUFFER_SECONDS * fmt.sampleRate()) * fmt.bytesPerFrame())
-        self._sink.setVolume(self._volume)
         self._stale = False
         self._hold = None
         self._sink.start(self._source)
@@ -433,17 +440,10 @@ class ABPlayer(QObject):
         return self._source.gains["B"]
 
     def _update_gain(self) -> None:
-        a, b = self._source.tracks["A"], self._source.tracks["B"]
         gain = 1.0
-        if self._level_match and a is not None and b is not None and rms(b) > 0:
-            gain = rms(a) / rms(b)
+        if self._level_match and self._source.tracks["A"] is not None and self._source.tracks["B"] is not None:
+            level_a, level_b = self._prepared["A"][4], self._prepared["B"][4]
+            if level_b > 0:
+                gain = level_a / level_b
         self._source.gains["B"] = gain
 
-    def set_volume(self, volume: float) -> None:
-        """Output volume, linear in [0, 1]."""
-        self._volume = min(max(float(volume), 0.0), 1.0)
-        if self._sink is not None:
-            self._sink.setVolume(self._volume)
-
-    def volume(self) -> float:
-        return self._volume

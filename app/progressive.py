@@ -41,13 +41,9 @@ class ProgressiveControl(QWidget):
     Signals:
         reconstructionReady(object samples, int sample_rate, str label): the reconstruction
             to show for the chosen k: samples (T * codec.output_samples_per_token,) float32.
-        busyChanged(bool): a decode started or ended.
-        failed(str): a decode failed (the message names the reason).
     """
 
     reconstructionReady = Signal(object, int, str)
-    busyChanged = Signal(bool)
-    failed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -168,7 +164,6 @@ class ProgressiveControl(QWidget):
         worker.finished.connect(self._on_finished)
         self.worker = worker
         self._pending = None
-        self.busyChanged.emit(True)
         self._on_progress(key, 0.0, 1.0)
         worker.start()
 
@@ -190,14 +185,11 @@ class ProgressiveControl(QWidget):
     def _on_error(self, k: int, message: str) -> None:
         log.error("decoding with the first %d levels failed: %s", k, message)
         self._show_value(self.levels(), "failed")
-        self.failed.emit(message)
 
     def _on_finished(self) -> None:
         self.worker = None
         if self._pending is not None:
             self._start(self._pending)
-        else:
-            self.busyChanged.emit(False)
 
     def _cancel_running(self) -> None:
         self._pending = None

@@ -19,6 +19,7 @@ from app.export_dialog import CANCEL, OVERWRITE, SKIP, ExportChoice
 from app.file_list import CANCELLED, COL_STATUS, COL_TOKENS, DECODED, DONE, FAILED
 from app.main_window import MainWindow
 from app.settings import Settings
+from app.worker import wait_for_detached
 from tests.pulse import pulse_server  # noqa: F401  (session fixture)
 from tests.synth import speech_like, truncate, write
 from xy_tokenizer.audio import load_audio
@@ -61,6 +62,7 @@ def studio(qapp, tiny16k_dir, tmp_path_factory, pulse_server):  # noqa: F811
     window.show()
     yield window
     window.close()
+    assert wait_for_detached(30_000), "a worker outlived the window by 30 s"
     home.undo()
 
 

@@ -16,6 +16,7 @@ from app.main_window import MainWindow
 from app.metric_columns import METRIC_HEADERS, format_metric
 from app.metrics_panel import VALUE_ROLE
 from app.settings import Settings
+from app.worker import wait_for_detached
 from tests.synth import speech_like, write
 from xy_tokenizer.audio import resample
 from xy_tokenizer.constants import INPUT_SAMPLE_RATE
@@ -64,6 +65,7 @@ def studio(request, qapp, tiny16k_dir, tmp_path_factory, measure_threads):
     qtbot.waitUntil(lambda: all(row.metrics is not None for row in window.files.rows()), timeout=JOB_TIMEOUT)
     yield window
     window.close()
+    assert wait_for_detached(30_000), "a worker outlived the window by 30 s"
     home.undo()
 
 
