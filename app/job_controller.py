@@ -211,7 +211,7 @@ class JobController(QObject):
     # model -------------------------------------------------------------------------------
     def _on_model(self, codec: Any) -> None:
         self.codec = codec
-        log.info("model ready: %s on %s (%s)", codec.variant, codec.device, str(codec.dtype).replace("torch.", ""))
+        log.info("model ready: %s", codec.describe())
         self.taskEnded.emit("Model ready")
         self.modelLoaded.emit(codec)
 

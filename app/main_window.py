@@ -381,7 +381,7 @@ class MainWindow(QMainWindow):
             return
         self.model_label.setText(f"Model: {codec.variant} ({codec.output_sample_rate // 1000} kHz)")
         self.device_label.setText(f"Device: {codec.device}")
-        self.dtype_label.setText(f"Precision: {str(codec.dtype).replace('torch.', '')}")
+        self.dtype_label.setText(f"Precision: {codec.precision}")
 
     def choose_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", self.settings.last_dir,

@@ -20,7 +20,6 @@ from app.file_list import CANCELLED, COL_STATUS, COL_TOKENS, DECODED, DONE, FAIL
 from app.main_window import MainWindow
 from app.settings import Settings
 from app.worker import wait_for_detached
-from tests.pulse import pulse_server  # noqa: F401  (session fixture)
 from tests.synth import speech_like, truncate, write
 from xy_tokenizer.audio import load_audio
 from xy_tokenizer.constants import FRAME_RATE, INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN

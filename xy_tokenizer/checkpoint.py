@@ -142,6 +142,9 @@ def resolve_config(
     tried = []
     for name in BUILTIN_VARIANTS:
         candidate = ModelConfig.builtin(name)
+        if head is not None and head.shape[0] != candidate.n_fft + 2:
+            tried.append(f"{name}: {HEAD_KEY} has {head.shape[0]} rows, not n_fft + 2 = {candidate.n_fft + 2}")
+            continue
         problems = compare(state, expected_shapes(candidate))
         if not problems:
             return candidate, state

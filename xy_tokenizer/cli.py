@@ -26,8 +26,9 @@ from .constants import (
     WINDOW_SECONDS,
 )
 from .errors import XYTokenizerError
-from .jobs import JobEvent, JobOptions, JobSummary, check_overlap, collect_inputs, run_job
-from .tokens import TOKEN_SUFFIX, load_tokens
+from .jobs import AUDIO_SUFFIX, JobEvent, JobOptions, JobSummary, collect_inputs, run_job
+from .windowing import encode_step
+from .tokens import TOKEN_SUFFIX, load_token_meta, load_tokens
 
 PROG = "xytok"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -78,7 +79,7 @@ def _overlap(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
     try:
-        check_overlap(value)
+        encode_step(value)
     except XYTokenizerError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return value
@@ -496,11 +497,11 @@ def _pairs_from(folder: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
     items, scan_problems = collect_inputs([folder], "tokens")
     problems.extend(scan_problems)
     for item in items:
-        recon = item.path.with_suffix(".wav")
+        recon = item.path.with_suffix(AUDIO_SUFFIX)
         if not recon.is_file():
             continue
         try:
-            _, meta = load_tokens(item.path)
+            meta = load_token_meta(item.path)
         except XYTokenizerError as exc:
             problems.append(str(exc))
             continue

@@ -29,10 +29,12 @@ from .constants import (
     INPUT_SAMPLE_RATE,
     SAMPLES_PER_TOKEN,
     WINDOW_SAMPLES,
-    WINDOW_SECONDS,
 )
-from .errors import AudioError, Cancelled, TokenFileError, XYTokenizerError
+from .audio import resample
+from .errors import AudioError, Cancelled, XYTokenizerError
 from .model import XYTokenizerModel
+from .tokens import check_codes
+from .windowing import encode_step
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
@@ -178,9 +180,15 @@ class Codec:
         """Code vectors of every level: ``(num_quantizers, codebook_size, dim)`` float32."""
         return np.stack([q.codebook.float().cpu().numpy() for q in self.model.quantizer.quantizers])
 
+    @property
+    def precision(self) -> str:
+        """The compute dtype's name: ``"float32"``, ``"bfloat16"`` or ``"float16"``."""
+        return str(self.dtype).removeprefix("torch.")
+
     def describe(self) -> str:
-        return (f"{self.variant} ({self.input_sample_rate // 1000} kHz -> {self.output_sample_rate // 1000} kHz), "
-                f"{self.device.type}, {str(self.dtype).removeprefix('torch.')}")
+        """One line for logs: variant, rates, device, precision."""
+        return (f"{self.variant} ({self.input_sample_rate // 1000} kHz -> {self.output_sample_rate // 1000} kHz) "
+                f"on {self.device}, {self.precision}")
 
     # -- encode -----------------------------------------------------------------------------
     def encode(self, wavs: Sequence[np.ndarray | torch.Tensor] | np.ndarray | torch.Tensor,
@@ -195,7 +203,7 @@ class Codec:
         slower; for benchmarks).
         """
         clips = [self._prepare(w, sample_rate, i) for i, w in enumerate(_as_list(wavs))]
-        step = _encode_step(DEFAULT_OVERLAP_SECONDS if overlap is None else overlap)
+        step = encode_step(DEFAULT_OVERLAP_SECONDS if overlap is None else overlap)
         step_tokens = step // SAMPLES_PER_TOKEN
         windows: list[_Window] = []
         out = []
@@ -231,9 +239,7 @@ class Codec:
         if not np.isfinite(x).all():
             raise AudioError(f"clip {index}: contains NaN or infinite samples")
         if sample_rate != self.input_sample_rate:
-            import soxr
-
-            x = soxr.resample(x, sample_rate, self.input_sample_rate, quality="VHQ").astype(np.float32)
+            x = resample(x, sample_rate, self.input_sample_rate)
         if len(x) < SAMPLES_PER_TOKEN:
             raise AudioError(
                 f"clip {index}: {len(x) / self.input_sample_rate:.3f} s is shorter than one token; "
@@ -283,25 +289,12 @@ class Codec:
     def _check_codes(self, codes: np.ndarray | torch.Tensor, index: int, num_quantizers: int | None) -> np.ndarray:
         if isinstance(codes, torch.Tensor):
             codes = codes.detach().cpu().numpy()
-        codes = np.asarray(codes)
-        if codes.ndim != 2:
-            raise TokenFileError(f"codes {index}: expected shape (levels, frames), got {codes.shape}")
-        if not np.issubdtype(codes.dtype, np.integer):
-            raise TokenFileError(f"codes {index}: expected integer codes, got {codes.dtype}")
-        k, t = codes.shape
-        if not 1 <= k <= self.num_quantizers:
-            raise TokenFileError(f"codes {index}: {k} levels; this model decodes 1..{self.num_quantizers}")
-        if t == 0:
-            raise TokenFileError(f"codes {index}: no frames to decode")
-        if codes.min() < 0 or codes.max() >= self.codebook_size:
-            raise TokenFileError(
-                f"codes {index}: values {codes.min()}..{codes.max()} outside 0..{self.codebook_size - 1}"
-            )
+        codes = check_codes(np.asarray(codes), f"codes {index}", self.codebook_size, self.num_quantizers)
         if num_quantizers is not None:
             if not 1 <= num_quantizers <= self.num_quantizers:
                 raise XYTokenizerError(f"num_quantizers must be 1..{self.num_quantizers}, got {num_quantizers}")
             codes = codes[:num_quantizers]
-        return codes.astype(np.int64, copy=False)
+        return codes
 
     # -- shared -------------------------------------------------------------------------------
     def _walk(self, batches: list[list[_Window]], progress: ProgressFn | None,
@@ -329,19 +322,6 @@ def _as_list(wavs) -> list:
 def _chunks(seq: Sequence[int], size: int) -> list[set[int]]:
     seq = list(seq)
     return [set(seq[i:i + size]) for i in range(0, len(seq), size)]
-
-
-def _encode_step(overlap: float) -> int:
-    """Samples between encode windows; the step must be a whole number of tokens."""
-    if not 0 <= overlap < WINDOW_SECONDS:
-        raise XYTokenizerError(f"overlap must be in [0, {WINDOW_SECONDS}) seconds, got {overlap}")
-    step = round((WINDOW_SECONDS - overlap) * INPUT_SAMPLE_RATE)
-    if step % SAMPLES_PER_TOKEN:
-        raise XYTokenizerError(
-            f"overlap {overlap} s leaves a step that is not a whole number of tokens; "
-            f"use a multiple of {SAMPLES_PER_TOKEN / INPUT_SAMPLE_RATE} s"
-        )
-    return step
 
 
 def _encode_padding(longest: int) -> int:

@@ -7,7 +7,6 @@ mapping per sub-module under ``generator_params``.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -122,27 +121,12 @@ class ModelConfig:
         return int(self.section("vocos")["n_fft"])
 
     @property
-    def vocoder_hop(self) -> int:
-        return int(self.section("vocos")["hop_size"])
-
-    @property
     def num_quantizers(self) -> int:
         return int(self.section("quantizer")["num_quantizers"])
 
     @property
     def codebook_size(self) -> int:
         return int(self.section("quantizer")["codebook_size"])
-
-    def to_dict(self) -> dict[str, Any]:
-        """The MOSS layout of this config (round-trips through :meth:`from_dict`)."""
-        gp: dict[str, Any] = {
-            "input_sample_rate": self.input_sample_rate,
-            "output_sample_rate": self.output_sample_rate,
-            "encoder_downsample_rate": self.encoder_downsample_rate,
-            "decoder_upsample_rate": self.decoder_upsample_rate,
-        }
-        gp.update(copy.deepcopy(self.sections))
-        return {"generator_params": gp}
 
     def matches(self, other: "ModelConfig") -> bool:
         """Same architecture and rates (the source is ignored)."""

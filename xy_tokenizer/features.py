@@ -83,5 +83,5 @@ class LogMel(torch.nn.Module):
 
 
 def mel_frames(num_samples: int) -> int:
-    """Valid mel frames for a clip of ``num_samples``: ``ceil(S / 160)``."""
+    """Valid mel frames for a clip of ``num_samples`` (an int or a tensor): ``ceil(S / 160)``."""
     return -(-num_samples // MEL_HOP)

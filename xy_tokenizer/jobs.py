@@ -27,9 +27,10 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from .audio import AUDIO_EXTENSIONS, WRITE_SUBTYPES, AudioInfo, load_audio, write_audio
-from .constants import DEFAULT_OVERLAP_SECONDS, INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN, WINDOW_SECONDS
+from .constants import DEFAULT_OVERLAP_SECONDS, INPUT_SAMPLE_RATE
 from .errors import Cancelled, XYTokenizerError
-from .tokens import SIDECAR_SUFFIX, TOKEN_SUFFIX, build_token_meta, load_tokens, save_tokens
+from .tokens import TOKEN_SUFFIX, build_token_meta, load_tokens, save_tokens, sidecar_path
+from .windowing import encode_step
 
 MODES = ("encode", "decode", "reconstruct")
 #: Input kinds of :func:`collect_inputs` and the file extensions a folder scan picks up.
@@ -189,7 +190,7 @@ class _Plan:
     audio: Path | None = None
 
     def paths(self) -> list[Path]:
-        tokens = [] if self.tokens is None else [self.tokens, self.tokens.with_suffix(SIDECAR_SUFFIX)]
+        tokens = [] if self.tokens is None else [self.tokens, sidecar_path(self.tokens)]
         return tokens + ([] if self.audio is None else [self.audio])
 
 
@@ -270,22 +271,11 @@ def _chunks(seq: list, size: int) -> Iterator[list]:
         yield seq[start:start + size]
 
 
-def check_overlap(overlap: float) -> None:
-    """Raise :class:`XYTokenizerError` unless ``overlap`` (seconds) is a valid encoder overlap:
-    0 <= overlap < the window, leaving a step of whole tokens (a multiple of 0.08 s)."""
-    if not 0 <= overlap < WINDOW_SECONDS:
-        raise XYTokenizerError(f"overlap must be at least 0 and below {WINDOW_SECONDS} s, got {overlap:g}")
-    step = (WINDOW_SECONDS - overlap) * INPUT_SAMPLE_RATE / SAMPLES_PER_TOKEN
-    if abs(step - round(step)) > 1e-6:
-        raise XYTokenizerError(f"overlap must be a multiple of {SAMPLES_PER_TOKEN / INPUT_SAMPLE_RATE:g} s "
-                               f"(one token), got {overlap:g}")
-
-
 def _validate(codec: Any, options: JobOptions) -> None:
     if options.mode not in MODES:
         raise XYTokenizerError(f"unknown job mode {options.mode!r}; use one of {', '.join(MODES)}")
     if options.mode != "decode":
-        check_overlap(options.overlap)
+        encode_step(options.overlap)
     if options.batch_size < 1:
         raise XYTokenizerError(f"batch size must be at least 1, got {options.batch_size}")
     if options.num_quantizers is not None and not 1 <= options.num_quantizers <= codec.num_quantizers:

@@ -12,8 +12,7 @@ from torch import nn
 
 from .checkpoint import load_state_dict_strict, read_state_dict, resolve_config
 from .config import ModelConfig
-from .constants import MEL_HOP
-from .features import LogMel
+from .features import LogMel, mel_frames
 from .modules import AcousticDecoder, Adapter, AudioEncoder, Downsample, ResidualVQ, Upsample, Vocos
 
 
@@ -93,7 +92,7 @@ class XYTokenizerModel(nn.Module):
         Returns codes (num_quantizers, B, S // 1280) int64 and their valid lengths (B,).
         """
         mel = self.feature(wave).to(self.compute_dtype)
-        mel_lengths = -(-lengths // MEL_HOP)
+        mel_lengths = mel_frames(lengths)
         semantic, enc_lengths = self.semantic_encoder(mel, mel_lengths)
         semantic = self.semantic_encoder_adapter(semantic, enc_lengths)
         acoustic, _ = self.acoustic_encoder(mel, mel_lengths)

@@ -61,7 +61,7 @@ def check_codes(codes: np.ndarray, name: str, codebook_size: int = CODEBOOK_SIZE
             f"{name}: code {int(codes[level, frame])} at level {level}, frame {frame} is outside "
             f"0..{codebook_size - 1} (values range {int(codes.min())}..{int(codes.max())})"
         )
-    return codes.astype(np.int64)
+    return codes.astype(np.int64, copy=False)
 
 
 def build_token_meta(codec: Any, codes: np.ndarray, *, source: Path | str | None = None,

@@ -1,0 +1,22 @@
+"""The reference's encoder windowing rule, in one place and free of torch (the CLI checks
+``--overlap`` before it loads a model)."""
+from __future__ import annotations
+
+from .constants import INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN, WINDOW_SECONDS
+from .errors import XYTokenizerError
+
+
+def encode_step(overlap: float) -> int:
+    """Samples between encoder windows for ``overlap`` seconds of overlap.
+
+    Raises :class:`XYTokenizerError` unless 0 <= overlap < the window and the step is a whole
+    number of tokens (overlap a multiple of 0.08 s).
+    """
+    if not 0 <= overlap < WINDOW_SECONDS:
+        raise XYTokenizerError(f"overlap must be at least 0 and below {WINDOW_SECONDS} s, got {overlap:g}")
+    tokens = (WINDOW_SECONDS - overlap) * INPUT_SAMPLE_RATE / SAMPLES_PER_TOKEN
+    if abs(tokens - round(tokens)) > 1e-6:
+        raise XYTokenizerError(
+            f"overlap {overlap:g} s leaves a step that is not a whole number of tokens; use a multiple "
+            f"of {SAMPLES_PER_TOKEN / INPUT_SAMPLE_RATE:g} s (one token)")
+    return round(tokens) * SAMPLES_PER_TOKEN
