@@ -1,59 +1,19 @@
 """Whisper-style log-mel features (what the reference's feature extractor computes)."""
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import torch
 
 from .constants import INPUT_SAMPLE_RATE, MEL_BINS, MEL_HOP, MEL_N_FFT
+from .mel import slaney_filterbank
 
 
-def _hz_to_mel_slaney(hz: np.ndarray) -> np.ndarray:
-    """Slaney mel scale: linear below 1 kHz, logarithmic above."""
-    hz = np.asarray(hz, dtype=np.float64)
-    f_sp = 200.0 / 3
-    mels = hz / f_sp
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    log_region = hz >= min_log_hz
-    mels[log_region] = min_log_mel + np.log(hz[log_region] / min_log_hz) / logstep
-    return mels
-
-
-def _mel_to_hz_slaney(mels: np.ndarray) -> np.ndarray:
-    mels = np.asarray(mels, dtype=np.float64)
-    f_sp = 200.0 / 3
-    freqs = f_sp * mels
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    log_region = mels >= min_log_mel
-    freqs[log_region] = min_log_hz * np.exp(logstep * (mels[log_region] - min_log_mel))
-    return freqs
-
-
-@functools.lru_cache(maxsize=8)
 def mel_filterbank(
     sample_rate: int = INPUT_SAMPLE_RATE, n_fft: int = MEL_N_FFT, n_mels: int = MEL_BINS
 ) -> np.ndarray:
-    """Triangular Slaney-scale filters with Slaney area normalisation.
-
-    Returns ``(n_fft // 2 + 1, n_mels)`` float32, covering 0 .. sample_rate / 2.
-    """
-    fft_freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
-    mel_points = np.linspace(_hz_to_mel_slaney(np.array([0.0]))[0],
-                             _hz_to_mel_slaney(np.array([sample_rate / 2]))[0], n_mels + 2)
-    hz_points = _mel_to_hz_slaney(mel_points)
-    fdiff = np.diff(hz_points)
-    ramps = hz_points[:, None] - fft_freqs[None, :]
-    lower = -ramps[:-2] / fdiff[:-1, None]
-    upper = ramps[2:] / fdiff[1:, None]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
-    enorm = 2.0 / (hz_points[2:] - hz_points[:-2])
-    weights *= enorm[:, None]
-    return weights.T.astype(np.float32)
+    """The front end's filters, ``(n_fft // 2 + 1, n_mels)`` float32 (Slaney scale and area
+    normalisation, 0 .. sample_rate / 2), as the reference's feature extractor stores them."""
+    return slaney_filterbank(sample_rate, n_fft, n_mels).T.astype(np.float32)
 
 
 class LogMel(torch.nn.Module):

@@ -20,6 +20,7 @@ import numpy as np
 
 from .audio import resample
 from .constants import INPUT_SAMPLE_RATE
+from .mel import slaney_filterbank
 from .errors import AudioError, XYTokenizerError
 from .fsutil import atomic_write
 
@@ -153,34 +154,9 @@ def _stft_power(x: np.ndarray, n_fft: int, hop: int, win_length: int) -> np.ndar
     return spec.real ** 2 + spec.imag ** 2
 
 
-def _hz_to_mel_slaney(hz: np.ndarray) -> np.ndarray:
-    """Slaney (Auditory Toolbox) mel scale: linear below 1 kHz, logarithmic above."""
-    hz = np.asarray(hz, dtype=np.float64)
-    f_sp, min_log_hz, min_log_mel, logstep = 200.0 / 3, 1000.0, 15.0, math.log(6.4) / 27.0
-    return np.where(hz < min_log_hz, hz / f_sp,
-                    min_log_mel + np.log(np.maximum(hz, min_log_hz) / min_log_hz) / logstep)
-
-
-def _mel_to_hz_slaney(mel: np.ndarray) -> np.ndarray:
-    mel = np.asarray(mel, dtype=np.float64)
-    f_sp, min_log_hz, min_log_mel, logstep = 200.0 / 3, 1000.0, 15.0, math.log(6.4) / 27.0
-    return np.where(mel < min_log_mel, mel * f_sp, min_log_hz * np.exp(logstep * (mel - min_log_mel)))
-
-
 def mel_filterbank(sr: int, n_fft: int = LOG_MEL_N_FFT, n_mels: int = LOG_MEL_BINS) -> np.ndarray:
-    """Triangular mel filters on the Slaney scale with Slaney area normalisation.
-
-    Returns (n_mels, n_fft // 2 + 1): filter ``m`` rises from edge ``m`` to peak ``m + 1`` and
-    falls to edge ``m + 2`` of ``n_mels + 2`` points equally spaced in mel from 0 Hz to sr/2,
-    scaled by ``2 / (f[m + 2] - f[m])`` so every filter has the same area.
-    """
-    fft_hz = np.linspace(0.0, sr / 2, n_fft // 2 + 1)
-    edges = _mel_to_hz_slaney(np.linspace(0.0, _hz_to_mel_slaney(sr / 2), n_mels + 2))
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (fft_hz[None, :] - lower) / (centre - lower)
-    falling = (upper - fft_hz[None, :]) / (upper - centre)
-    weights = np.maximum(0.0, np.minimum(rising, falling))
-    return weights * (2.0 / (upper - lower))
+    """The metrics' mel filters: (n_mels, n_fft // 2 + 1), see :func:`xy_tokenizer.mel.slaney_filterbank`."""
+    return slaney_filterbank(sr, n_fft, n_mels)
 
 
 def _log_mel(x: np.ndarray, sr: int) -> np.ndarray:
