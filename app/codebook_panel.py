@@ -249,10 +249,13 @@ class CodebookPanel(QDockWidget):
         """(codebook_size, 2) PCA coordinates of level ``level``'s (1-based) code vectors."""
         if self._codec is None:
             return None
-        cached = self._projections.setdefault(self._codec, {})
-        if level not in cached:
-            cached[level] = pca_2d(self._codec.codebooks()[level - 1])
-        return cached[level]
+        if self._codec not in self._projections:
+            # One copy of all codebooks off the device; each level's SVD when first shown.
+            self._projections[self._codec] = (self._codec.codebooks(), {})
+        books, projected = self._projections[self._codec]
+        if level not in projected:
+            projected[level] = pca_2d(books[level - 1])
+        return projected[level]
 
     # selection ---------------------------------------------------------------------------
     def selected_code(self) -> int | None:

@@ -198,9 +198,9 @@ class FileListModel(QAbstractTableModel):
         position = self.position_of(uid)
         return None if position < 0 else self._rows[position]
 
-    def contains_path(self, path: Path) -> bool:
-        resolved = Path(path).resolve()
-        return any(row.path.resolve() == resolved for row in self._rows)
+    def listed_paths(self) -> set[Path]:
+        """Resolved paths of every row (to skip files already listed)."""
+        return {row.path.resolve() for row in self._rows}
 
     def add_rows(self, rows: Iterable[FileRow]) -> list[FileRow]:
         """Append rows; returns them."""

@@ -420,7 +420,8 @@ class MainWindow(QMainWindow):
         rows, problems = rows_for_paths(paths_)
         for problem in problems:
             log.warning("%s", problem)
-        fresh = [row for row in rows if not self.files.contains_path(row.path)]
+        listed = self.files.listed_paths()
+        fresh = [row for row in rows if row.path.resolve() not in listed]
         if len(fresh) < len(rows):
             log.info("%d file(s) already in the list were not added again", len(rows) - len(fresh))
         self.files.add_rows(fresh)

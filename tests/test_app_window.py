@@ -347,3 +347,21 @@ def test_excepthook_logs_and_calls_the_dialog(qtbot, monkeypatch):
     assert shown[1][0].startswith("ZeroDivisionError")
     text = log_path.read_text(encoding="utf-8")
     assert "thread cruncher" in text and text.count("=== ") == 2
+
+
+def test_token_rows_use_the_engine_layout_check(tmp_path):
+    """The file list refuses what decoding would refuse, with the engine's message."""
+    from app.token_files import token_row
+    from xy_tokenizer.jobs import JobItem
+
+    cases = {"empty.npy": np.zeros((8, 0), np.int16), "nine.npy": np.zeros((9, 4), np.int16),
+             "floats.npy": np.zeros((8, 4), np.float32), "good.npy": np.zeros((3, 25), np.int16)}
+    rows = {}
+    for name, codes in cases.items():
+        np.save(tmp_path / name, codes)
+        rows[name] = token_row(JobItem(tmp_path / name, Path(name)))
+    assert rows["empty.npy"].status == FAILED and "no frames" in rows["empty.npy"].message
+    assert rows["nine.npy"].status == FAILED and "9 levels" in rows["nine.npy"].message
+    assert rows["floats.npy"].status == FAILED and "integer" in rows["floats.npy"].message
+    assert rows["good.npy"].status != FAILED and (rows["good.npy"].levels, rows["good.npy"].frames) == (3, 25)
+    assert rows["good.npy"].duration == pytest.approx(2.0)

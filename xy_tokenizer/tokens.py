@@ -34,8 +34,25 @@ def check_codes(codes: np.ndarray, name: str, codebook_size: int = CODEBOOK_SIZE
                 max_levels: int = NUM_QUANTIZERS) -> np.ndarray:
     """Validate codes ``(k, T)`` and return them as int64; ``name`` starts every message.
 
-    Raises :class:`TokenFileError` for a non-integer dtype, a shape other than ``(k, T)`` with
-    ``1 <= k <= max_levels`` and ``T >= 1``, or values outside ``0..codebook_size-1``.
+    Raises :class:`TokenFileError` for what :func:`check_layout` refuses, or values outside
+    ``0..codebook_size-1``.
+    """
+    check_layout(codes, name, max_levels)
+    bad = (codes < 0) | (codes >= codebook_size)
+    if bad.any():
+        level, frame = (int(i) for i in np.argwhere(bad)[0])
+        raise TokenFileError(
+            f"{name}: code {int(codes[level, frame])} at level {level}, frame {frame} is outside "
+            f"0..{codebook_size - 1} (values range {int(codes.min())}..{int(codes.max())})"
+        )
+    return codes.astype(np.int64, copy=False)
+
+
+def check_layout(codes: np.ndarray, name: str, max_levels: int = NUM_QUANTIZERS) -> None:
+    """Dtype and shape of codes, without reading their values (works on a memory map).
+
+    Raises :class:`TokenFileError` for a non-integer dtype or a shape other than ``(k, T)``
+    with ``1 <= k <= max_levels`` and ``T >= 1``.
     """
     if codes.dtype == object or not np.issubdtype(codes.dtype, np.integer):
         raise TokenFileError(
@@ -54,14 +71,6 @@ def check_codes(codes: np.ndarray, name: str, codebook_size: int = CODEBOOK_SIZE
         )
     if frames == 0:
         raise TokenFileError(f"{name}: holds no frames (shape {codes.shape})")
-    bad = (codes < 0) | (codes >= codebook_size)
-    if bad.any():
-        level, frame = (int(i) for i in np.argwhere(bad)[0])
-        raise TokenFileError(
-            f"{name}: code {int(codes[level, frame])} at level {level}, frame {frame} is outside "
-            f"0..{codebook_size - 1} (values range {int(codes.min())}..{int(codes.max())})"
-        )
-    return codes.astype(np.int64, copy=False)
 
 
 def build_token_meta(codec: Any, codes: np.ndarray, *, source: Path | str | None = None,

@@ -6,6 +6,7 @@ i + 1, column j = frame j, so ``view.image.image`` equals the codes.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -23,14 +24,18 @@ GOLDEN_RATIO = (math.sqrt(5) - 1) / 2
 DIM_ALPHA = 200
 
 
+@functools.lru_cache(maxsize=4)
 def categorical_lut(size: int) -> np.ndarray:
-    """(size, 3) uint8 colours: hue stepped by the golden ratio, saturation and value varied."""
+    """(size, 3) uint8 colours: hue stepped by the golden ratio, saturation and value varied.
+
+    Cached (one table per codebook size) and read-only."""
     colors = np.empty((size, 3), dtype=np.uint8)
     for code in range(size):
         hue = (code * GOLDEN_RATIO) % 1.0
         saturation = 0.45 + 0.4 * (code % 3) / 2
         value = 0.95 - 0.3 * ((code // 3) % 3) / 2
         colors[code] = QColor.fromHsvF(hue, saturation, value).getRgb()[:3]
+    colors.flags.writeable = False
     return colors
 
 
