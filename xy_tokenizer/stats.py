@@ -167,9 +167,19 @@ def token_file_stats(paths: Iterable[str | Path], codebook_size: int | None = No
                 "token files from codebooks of different sizes cannot be summed: "
                 + ", ".join(f"{key} ({size})" for key, size in recorded.items()))
         codebook_size = sizes.pop() if sizes else CODEBOOK_SIZE
-    arrays = {key: codes for key, (codes, _) in loaded.items()}
-    per_file = {key: level_stats(codes, codebook_size, top_n) for key, codes in arrays.items()}
-    return StatsReport(per_file=per_file, overall=level_stats(list(arrays.values()), codebook_size, top_n))
+    per_file = {key: level_stats(codes, codebook_size, top_n) for key, (codes, _) in loaded.items()}
+    return StatsReport(per_file=per_file, overall=_sum_levels(per_file.values(), codebook_size, top_n))
+
+
+def _sum_levels(reports: Iterable[list[LevelStats]], codebook_size: int, top_n: int) -> list[LevelStats]:
+    """Statistics of several files together, from their per-level counts (no second pass)."""
+    reports = list(reports)
+    levels = max(len(levels) for levels in reports)
+    counts = np.zeros((levels, codebook_size), dtype=np.int64)
+    for per_level in reports:
+        for stats in per_level:
+            counts[stats.level] += stats.counts
+    return [LevelStats.from_counts(level, counts[level], top_n) for level in range(levels)]
 
 
 def _top_text(top: list[tuple[int, int]], limit: int | None = None) -> str:
