@@ -228,14 +228,16 @@ def _precheck(index: int, item: JobItem, plan: _Plan, overwrite: bool) -> JobEve
 
 
 def _write_outputs(codec: Any, result: FileResult, plan: _Plan, *, overwrite: bool,
-                   audio_subtype: str, overlap: float | None) -> list[Path]:
-    """Write the planned outputs of one result, all or none; returns the paths written."""
+                   audio_subtype: str) -> list[Path]:
+    """Write the planned outputs of one result, all or none; returns the paths written.
+
+    Tokens are written with the result's sidecar; a result without one (made outside a job)
+    gets a sidecar naming its source and no overlap."""
     written: list[Path] = []
     try:
         if plan.tokens is not None:
             meta = result.token_meta or build_token_meta(
-                codec, result.codes, source=result.item.path.resolve(), source_info=result.info,
-                overlap=overlap)
+                codec, result.codes, source=result.item.path.resolve(), source_info=result.info, overlap=None)
             written.extend(save_tokens(plan.tokens, result.codes, meta, overwrite=overwrite))
         if plan.audio is not None:
             written.append(write_audio(plan.audio, result.audio, codec.output_sample_rate,
@@ -380,7 +382,7 @@ class _JobRunner:
             result.duration = entry.length / codec.frame_rate
         try:
             result.outputs = _write_outputs(codec, result, entry.plan, overwrite=opt.overwrite,
-                                            audio_subtype=opt.audio_subtype, overlap=opt.overlap)
+                                            audio_subtype=opt.audio_subtype)
         except Exception as exc:
             return self._fail(entry.index, entry.item, exc)
         if not opt.keep_arrays:
@@ -498,7 +500,7 @@ def export_results(codec: Any, results: Iterable[FileResult], out_dir: Path, *, 
         if event is None:
             try:
                 outputs = _write_outputs(codec, result, plan, overwrite=overwrite,
-                                         audio_subtype=audio_subtype, overlap=None)
+                                         audio_subtype=audio_subtype)
                 event = JobEvent("file_done", index, item, result=replace(result, outputs=outputs))
             except Exception as exc:
                 event = JobEvent("file_failed", index, item, message=_failure_message(item, exc))
