@@ -2,15 +2,21 @@
 (or without) processing it.
 
 One read at a time on a :class:`~app.worker.JobWorker`; a request made while one runs replaces
-any request still waiting, so scrolling through a long list reads only the last file.
+any request still waiting, so scrolling through a long list reads only the last file. The
+last few reads are kept, so going back to a file shows it at once (and the views find their
+cached drawings of the same array).
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
 from .worker import JobWorker
+
+#: Files whose samples are kept for going back to them.
+KEEP_READS = 4
 
 
 class AudioPreview(QObject):
@@ -23,9 +29,16 @@ class AudioPreview(QObject):
         super().__init__(parent)
         self.worker: JobWorker | None = None
         self._pending: tuple[int, Path] | None = None
+        self._kept: OrderedDict[tuple[int, Path], object] = OrderedDict()
 
     def request(self, uid: int, path: Path) -> None:
-        self._pending = (uid, Path(path))
+        key = (uid, Path(path))
+        if key in self._kept:
+            self._pending = None
+            self._kept.move_to_end(key)
+            self.ready.emit(uid, self._kept[key])
+            return
+        self._pending = key
         if self.worker is None:
             self._next()
 
@@ -41,11 +54,17 @@ class AudioPreview(QObject):
             return load_audio(path)[0]
 
         worker = JobWorker(read, name="preview", parent=self)
-        worker.result.connect(lambda samples: self.ready.emit(uid, samples))
+        worker.result.connect(lambda samples: self._keep(uid, path, samples))
         worker.error.connect(lambda message: self.failed.emit(uid, message))
         worker.finished.connect(self._on_finished)
         self.worker = worker
         worker.start()
+
+    def _keep(self, uid: int, path: Path, samples) -> None:
+        self._kept[(uid, path)] = samples
+        while len(self._kept) > KEEP_READS:
+            self._kept.popitem(last=False)
+        self.ready.emit(uid, samples)
 
     def _on_finished(self) -> None:
         self.worker = None

@@ -358,3 +358,42 @@ def test_empty_views_show_seconds_hertz_and_levels(qtbot):
     view.clear()
     assert view.reconstruction_spec.getViewBox().viewRange()[1] == pytest.approx([0.0, 8000.0])
     assert view.tokens.x_range() == pytest.approx((0.0, 1.0))
+
+
+def test_showing_the_same_audio_again_reuses_its_drawings(qtbot, monkeypatch):
+    """Selecting a file again must not recompute its spectrogram and peak pyramid (GUI thread);
+    other audio, even equal in content, is computed afresh, and nothing is kept alive."""
+    import gc
+    import weakref
+
+    from app.views import spectrogram, waveform
+    from app.views.base import ArrayCache
+
+    computed = []
+    real_spectrogram, real_pyramid = spectrogram.compute_spectrogram, waveform.PeakPyramid
+    monkeypatch.setattr(spectrogram, "compute_spectrogram",
+                        lambda *a, **k: computed.append("spectrogram") or real_spectrogram(*a, **k))
+    monkeypatch.setattr(waveform, "PeakPyramid", lambda x: computed.append("pyramid") or real_pyramid(x))
+    view = ComparisonView()
+    qtbot.addWidget(view)
+    rng = np.random.default_rng(3)
+    first = rng.standard_normal(16000 * 3).astype(np.float32)
+    view.set_original(first, 16000)
+    assert computed == ["pyramid", "spectrogram"]
+    shown = view.original_spec.db().copy()
+    view.set_original(rng.standard_normal(16000).astype(np.float32), 16000)
+    view.set_original(first, 16000)
+    assert len(computed) == 4, "the first array's drawings are reused"
+    np.testing.assert_array_equal(view.original_spec.db(), shown)
+    copy = first.copy()
+    view.set_original(copy, 16000)
+    assert len(computed) == 6, "another array is computed afresh"
+    # A peak pyramid holds its samples (zoomed-in drawing needs them), so the cache keeps a
+    # bounded number of recent arrays alive, then lets go.
+    gone = weakref.ref(first)
+    del first, copy
+    for _ in range(ArrayCache().size + 1):
+        view.set_original(rng.standard_normal(1600).astype(np.float32), 16000)
+    view.clear()
+    gc.collect()
+    assert gone() is None, "the cache must not keep old audio alive"

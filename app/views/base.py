@@ -7,6 +7,11 @@ pans and the wheel zooms. Colours follow the widget palette (light or dark theme
 """
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
+from typing import Any, Callable
+
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
@@ -51,6 +56,29 @@ class TimeViewBox(pg.ViewBox):
             self.regionDragged.emit(start, self.mapToView(ev.pos()).x())
         else:
             super().mouseDragEvent(ev, axis)
+
+
+class ArrayCache:
+    """What a view computed from an array (spectrogram, peak pyramid), kept while that array
+    lives, so selecting a file again redraws without recomputing. Keyed by the array's
+    identity (held weakly) and the extra ``key``; at most ``size`` entries (a cached value
+    may itself hold its array, as a peak pyramid does: then that many arrays stay alive)."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple, tuple[weakref.ref, Any]] = OrderedDict()
+
+    def get(self, samples: np.ndarray, key: Any, compute: Callable[[], Any]) -> Any:
+        slot = (id(samples), key)
+        hit = self._items.get(slot)
+        if hit is not None and hit[0]() is samples:
+            self._items.move_to_end(slot)
+            return hit[1]
+        value = compute()
+        self._items[slot] = (weakref.ref(samples), value)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
 
 
 def palette_color(widget, role: QPalette.ColorRole, alpha: int = 255) -> QColor:

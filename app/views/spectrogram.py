@@ -13,7 +13,7 @@ import pyqtgraph as pg
 import scipy.fft
 from PySide6.QtCore import QRectF
 
-from app.views.base import TimePlot
+from app.views.base import ArrayCache, TimePlot
 from app.views.timeline import Timeline
 from xy_tokenizer.constants import INPUT_SAMPLE_RATE
 
@@ -77,6 +77,9 @@ def compute_spectrogram(samples: np.ndarray, sr: int, max_columns: int = 8000
     return db, len(x) / sr, sr / 2
 
 
+#: Spectrograms of recently shown audio (shared by all spectrogram views).
+_SPECTROGRAMS = ArrayCache()
+
 class SpectrogramView(TimePlot):
     """Spectrogram image: x in seconds, y in Hz from 0 to sr / 2, colour in dB."""
 
@@ -99,7 +102,8 @@ class SpectrogramView(TimePlot):
 
         Levels become (loudest - DYNAMIC_RANGE_DB, loudest).
         """
-        db, duration, nyquist = compute_spectrogram(samples, sample_rate)
+        db, duration, nyquist = _SPECTROGRAMS.get(samples, sample_rate,
+                                                  lambda: compute_spectrogram(samples, sample_rate))
         self._peak_db = float(db.max())
         self.image.setImage(db, autoLevels=False)
         self.image.setRect(QRectF(0.0, 0.0, duration, nyquist))

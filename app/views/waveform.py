@@ -15,7 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QPalette
 
-from app.views.base import TimePlot, palette_color
+from app.views.base import ArrayCache, TimePlot, palette_color
 from app.views.timeline import Timeline
 
 #: Samples per block of the finest envelope; spans below this many samples per pixel
@@ -94,6 +94,9 @@ class PeakPyramid:
         return x, y
 
 
+#: Peak pyramids of recently shown audio (shared by all waveform views).
+_PYRAMIDS = ArrayCache()
+
 class WaveformView(TimePlot):
     """Waveform of one signal on the timeline's time axis.
 
@@ -124,7 +127,7 @@ class WaveformView(TimePlot):
         samples = np.asarray(samples)
         if samples.ndim != 1 or len(samples) == 0:
             raise ValueError(f"a waveform needs a non-empty (N,) array, got shape {samples.shape}")
-        self._pyramid = PeakPyramid(samples)
+        self._pyramid = _PYRAMIDS.get(samples, None, lambda: PeakPyramid(samples))
         self._sample_rate = int(sample_rate)
         peak = self._pyramid.peak or 1.0
         self.setYRange(-peak, peak, padding=0.05)
