@@ -106,14 +106,17 @@ def audio_info(path: Path) -> AudioInfo:
     path = Path(path)
     _check_readable(path)
     try:
-        info = sf.info(str(path))
+        with sf.SoundFile(str(path)) as handle:
+            return _describe(path, handle)
     except (sf.SoundFileError, RuntimeError) as exc:
         raise _libsndfile_error(path, exc) from exc
-    return AudioInfo(
-        path=path, sample_rate=int(info.samplerate), channels=int(info.channels),
-        frames=int(info.frames), duration=info.frames / info.samplerate if info.samplerate else 0.0,
-        format=str(info.format), subtype=str(info.subtype),
-    )
+
+
+def _describe(path: Path, handle: sf.SoundFile) -> AudioInfo:
+    rate, frames = int(handle.samplerate), int(handle.frames)
+    return AudioInfo(path=path, sample_rate=rate, channels=int(handle.channels), frames=frames,
+                     duration=frames / rate if rate else 0.0, format=str(handle.format),
+                     subtype=str(handle.subtype))
 
 
 def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
@@ -135,11 +138,14 @@ def load_audio(path: Path, target_rate: int = INPUT_SAMPLE_RATE,
     truncated, holds NaN/Inf samples, or is shorter than ``min_samples`` after resampling.
     """
     path = Path(path)
-    info = audio_info(path)
+    _check_readable(path)
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as handle:  # one open for the facts and the samples
+            info = _describe(path, handle)
+            data = handle.read(dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError) as exc:
         raise _libsndfile_error(path, exc) from exc
+    rate = info.sample_rate
     _check_not_truncated(path, info.frames, data.shape[0])
     if data.shape[0] == 0:
         raise AudioError(f"{path}: contains no audio samples")
