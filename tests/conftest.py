@@ -15,8 +15,8 @@ for _var in ("HF_HUB_OFFLINE", "HF_ENDPOINT"):
 import huggingface_hub.constants  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-FIXTURES = SHARED / "fixtures"
+#: Reference outputs on tiny models, committed with the tests (see tests/fixtures/README.md).
+FIXTURES = ROOT / "tests" / "fixtures"
 
 
 from tests.pulse import pulse_server, sound_server  # noqa: E402,F401  (session fixtures)
@@ -41,7 +41,7 @@ def _isolated_home(tmp_path, monkeypatch):
 def fixture_dir(name: str) -> Path:
     path = FIXTURES / name
     if not path.is_dir():
-        pytest.fail(f"fixture folder {path} is missing: ../shared must sit beside the checkout")
+        pytest.fail(f"fixture folder {path} is missing from the checkout (tests/fixtures)")
     return path
 
 
