@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QDock
                                QRadioButton, QScrollArea, QSplitter, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from xy_tokenizer.constants import CODEBOOK_SIZE, NUM_QUANTIZERS
+from xy_tokenizer.codecs.xy.constants import CODEBOOK_SIZE, NUM_QUANTIZERS
 from xy_tokenizer.errors import XYTokenizerError
-from xy_tokenizer.stats import LevelStats, level_label, level_stats, pca_2d
+from xy_tokenizer.analysis.stats import LevelStats, level_label, level_stats, pca_2d
 
 from .views.base import palette_color
 

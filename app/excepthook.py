@@ -18,7 +18,7 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from xy_tokenizer import paths
+from xy_tokenizer.io import paths
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView, QWidget
 
-from xy_tokenizer.metrics import METRIC_NAMES
+from xy_tokenizer.analysis.metrics import METRIC_NAMES
 
 from .formatting import format_duration
 from .metric_columns import METRIC_HEADERS, format_metric, metric_tooltip

@@ -83,7 +83,7 @@ class DownloadBox(QGroupBox):
             return self.worker
 
         def fetch(report_progress, is_cancelled):
-            from xy_tokenizer.download import download_variant
+            from xy_tokenizer.hub.download import download_variant
 
             return download_variant(variant, make_default=True, progress=report_progress,
                                     cancel=is_cancelled)

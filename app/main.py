@@ -53,7 +53,7 @@ def smoke_test(app: QApplication) -> int:
                 importlib.import_module(info.name)
         import torch
 
-        from xy_tokenizer.features import LogMel
+        from xy_tokenizer.codecs.xy.features import LogMel
 
         LogMel()(torch.zeros(1, 16000))
         window = MainWindow()

@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QLabel, QMainW
                                QProgressBar, QPushButton, QSplitter, QStackedWidget, QStyle,
                                QToolBar, QVBoxLayout, QWidget)
 
-from xy_tokenizer import paths
-from xy_tokenizer.audio import AUDIO_EXTENSIONS
-from xy_tokenizer.constants import FRAME_RATE, INPUT_SAMPLE_RATE
+from xy_tokenizer.io import paths
+from xy_tokenizer.io.audio import AUDIO_EXTENSIONS
+from xy_tokenizer.codecs.xy.constants import FRAME_RATE, INPUT_SAMPLE_RATE
 
 from .codebook_panel import CodebookPanel
 from .export_dialog import CANCEL, OVERWRITE, ConflictResolver, ExportChoice, ExportDialog, \

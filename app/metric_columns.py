@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from xy_tokenizer.metrics import METRIC_LABELS
+from xy_tokenizer.analysis.metrics import METRIC_LABELS
 
 #: Column header per metric (the full label with its direction is the header's tooltip).
 METRIC_HEADERS = {

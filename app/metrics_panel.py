@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QFileDialog, QHBo
                                QVBoxLayout, QWidget)
 
 from xy_tokenizer.errors import XYTokenizerError
-from xy_tokenizer.metrics import METRIC_LABELS, METRIC_NAMES, summarize, write_metrics_csv
+from xy_tokenizer.analysis.metrics import METRIC_LABELS, METRIC_NAMES, summarize, write_metrics_csv
 
 from .file_list import FileListModel
 from .metric_columns import format_metric, metric_tooltip

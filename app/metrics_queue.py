@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from xy_tokenizer.audio import resample
-from xy_tokenizer.constants import INPUT_SAMPLE_RATE
-from xy_tokenizer.metrics import METRIC_NAMES, compute_metrics
+from xy_tokenizer.io.audio import resample
+from xy_tokenizer.codecs.xy.constants import INPUT_SAMPLE_RATE
+from xy_tokenizer.analysis.metrics import METRIC_NAMES, compute_metrics
 
 from .file_list import FileListModel
 from .worker import JobWorker

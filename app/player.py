@@ -21,7 +21,7 @@ import numpy as np
 from PySide6.QtCore import QIODevice, QObject, QTimer, Signal
 from PySide6.QtMultimedia import QAudioDevice, QAudioFormat, QAudioSink, QMediaDevices, QtAudio
 
-from xy_tokenizer.audio import resample
+from xy_tokenizer.io.audio import resample
 
 #: Sink buffer length: a switch or seek is heard at most this late (plus the server's own
 #: latency).

@@ -6,7 +6,7 @@ import dataclasses
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
                                QGroupBox, QSpinBox, QVBoxLayout, QWidget)
 
-from xy_tokenizer.constants import WINDOW_SECONDS
+from xy_tokenizer.codecs.xy.constants import WINDOW_SECONDS
 
 from .path_field import PathField
 from .settings import DEVICES, DTYPES, MAX_BATCH_SIZE, Settings

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from pathlib import Path
 
+from xy_tokenizer.codecs.xy.constants import INPUT_SAMPLE_RATE
 from PySide6.QtCore import QObject, Signal
 
 from .worker import JobWorker
@@ -27,6 +28,8 @@ class AudioPreview(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
+        #: Rate the preview reads files at (the loaded codec's input rate).
+        self.sample_rate = INPUT_SAMPLE_RATE
         self.worker: JobWorker | None = None
         self._pending: tuple[int, Path] | None = None
         self._kept: OrderedDict[tuple[int, Path], object] = OrderedDict()
@@ -49,9 +52,9 @@ class AudioPreview(QObject):
         self._pending = None
 
         def read(report_progress, is_cancelled):
-            from xy_tokenizer.audio import load_audio
+            from xy_tokenizer.io.audio import load_audio
 
-            return load_audio(path)[0]
+            return load_audio(path, self.sample_rate)[0]
 
         worker = JobWorker(read, name="preview", parent=self)
         worker.result.connect(lambda samples: self._keep(uid, path, samples))

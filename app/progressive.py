@@ -16,7 +16,7 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QWidget
 
-from xy_tokenizer.constants import NUM_QUANTIZERS
+from xy_tokenizer.codecs.xy.constants import NUM_QUANTIZERS
 
 from .provenance import reconstruction_label
 from .worker import JobWorker

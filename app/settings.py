@@ -11,9 +11,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xy_tokenizer import paths
-from xy_tokenizer.constants import DEFAULT_OVERLAP_SECONDS, WINDOW_SECONDS
-from xy_tokenizer.fsutil import atomic_write
+from xy_tokenizer.io import paths
+from xy_tokenizer.codecs.xy.constants import DEFAULT_OVERLAP_SECONDS, WINDOW_SECONDS
+from xy_tokenizer.io.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from typing import Sequence
 
 import numpy as np
 
-from xy_tokenizer.audio import audio_info
-from xy_tokenizer.constants import FRAME_RATE
+from xy_tokenizer.io.audio import audio_info
+from xy_tokenizer.codecs.xy.constants import FRAME_RATE
 from xy_tokenizer.errors import XYTokenizerError
 from xy_tokenizer.jobs import JobItem, collect_inputs
-from xy_tokenizer.tokens import TOKEN_SUFFIX, check_layout, load_token_meta
+from xy_tokenizer.io.tokens import TOKEN_SUFFIX, check_layout, load_token_meta
 
 from .file_list import AUDIO, FAILED, TOKENS, FileRow
 
@@ -37,18 +37,20 @@ def audio_row(item: JobItem) -> FileRow:
     return row
 
 
-def token_row(item: JobItem) -> FileRow:
+def token_row(item: JobItem, max_levels: int | None = None, frame_rate: float | None = None) -> FileRow:
     """A row for a ``.npy`` token file ``(k, T)``: shape from the header, without reading codes.
 
-    The duration is ``T / FRAME_RATE``; FAILED with the reason when the file is not a 2-D
-    integer array or its sidecar is unreadable (decoding would fail the same way).
+    The duration is ``T`` over the sidecar's frame rate (else ``frame_rate``, the loaded
+    codec's); FAILED with the reason when the file is not a 2-D integer array with at most
+    ``max_levels`` levels (the loaded codec's) or its sidecar is unreadable (decoding would
+    fail the same way).
     """
     row = FileRow(item.path, TOKENS, rel=item.rel)
     try:
         codes = np.load(item.path, mmap_mode="r", allow_pickle=False)
         if not isinstance(codes, np.ndarray):
             raise XYTokenizerError(f"{item.path}: not a token file (expected one integer array (k, T))")
-        check_layout(codes, str(item.path))
+        check_layout(codes, str(item.path), max_levels)
         row.levels, row.frames = int(codes.shape[0]), int(codes.shape[1])
         meta = load_token_meta(item.path)
     except (OSError, ValueError, EOFError) as exc:
@@ -57,7 +59,9 @@ def token_row(item: JobItem) -> FileRow:
     except XYTokenizerError as exc:
         row.status, row.message = FAILED, str(exc)
         return row
-    row.duration = row.frames / FRAME_RATE
+    rate = meta.get("frame_rate") if meta else None
+    rate = rate if isinstance(rate, (int, float)) and rate > 0 else frame_rate or FRAME_RATE
+    row.duration = row.frames / rate
     if meta and isinstance(meta.get("source_sample_rate"), int):
         row.sample_rate = meta["source_sample_rate"]
     return row

@@ -25,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-from xy_tokenizer.codec import Codec
+from xy_tokenizer.codecs.xy.codec import XYTokenizerCodec as Codec
 
 #: The reference's timings for this batch on the 2-core CPU (notes, section 7).
 REFERENCE_CPU_SECONDS = {"encode": 46.1, "decode": 10.0}

@@ -21,10 +21,10 @@ from app.main_window import MainWindow
 from app.settings import Settings
 from app.worker import wait_for_detached
 from tests.synth import speech_like, truncate, write
-from xy_tokenizer.audio import load_audio
-from xy_tokenizer.constants import FRAME_RATE, INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN
-from xy_tokenizer.fsutil import PART_MARKER
-from xy_tokenizer.tokens import build_token_meta, load_tokens, save_tokens
+from xy_tokenizer.io.audio import load_audio
+from xy_tokenizer.codecs.xy.constants import FRAME_RATE, INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN
+from xy_tokenizer.io.fsutil import PART_MARKER
+from xy_tokenizer.io.tokens import build_token_meta, load_tokens, save_tokens
 
 pytestmark = pytest.mark.gui
 JOB_TIMEOUT = 120000
@@ -93,7 +93,7 @@ def test_job_completes_with_exact_codes_and_a_failed_file(processed, media, tiny
     for name in ("a.wav", "b.flac"):
         row = row_named(window, name)
         assert row.status == DONE and row.message == ""
-        audio, _ = load_audio(row.path)
+        audio, _ = load_audio(row.path, 16000)
         expected = tiny16k_codec.encode([audio])[0]
         np.testing.assert_array_equal(row.result.codes, expected)
         assert (row.levels, row.frames) == expected.shape

@@ -26,7 +26,7 @@ from app.settings import Settings, load_settings
 from tests.conftest import ROOT
 from tests.synth import speech_like, truncate, write
 from tests.test_download import checkpoint_bytes, hub  # noqa: F401  (fixtures: a fake Hub)
-from xy_tokenizer import paths
+from xy_tokenizer.io import paths
 
 pytestmark = pytest.mark.gui
 LOAD_TIMEOUT = 60000
@@ -359,7 +359,7 @@ def test_token_rows_use_the_engine_layout_check(tmp_path):
     rows = {}
     for name, codes in cases.items():
         np.save(tmp_path / name, codes)
-        rows[name] = token_row(JobItem(tmp_path / name, Path(name)))
+        rows[name] = token_row(JobItem(tmp_path / name, Path(name)), max_levels=8)
     assert rows["empty.npy"].status == FAILED and "no frames" in rows["empty.npy"].message
     assert rows["nine.npy"].status == FAILED and "9 levels" in rows["nine.npy"].message
     assert rows["floats.npy"].status == FAILED and "integer" in rows["floats.npy"].message

@@ -6,10 +6,10 @@ import pytest
 import soundfile as sf
 
 from tests.synth import speech_like, truncate, write
-from xy_tokenizer.audio import AUDIO_EXTENSIONS, audio_info, load_audio, resample, write_audio
-from xy_tokenizer.constants import INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN
+from xy_tokenizer.io.audio import AUDIO_EXTENSIONS, audio_info, load_audio, resample, write_audio
+from xy_tokenizer.codecs.xy.constants import INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN
 from xy_tokenizer.errors import AudioError
-from xy_tokenizer.fsutil import OutputExistsError
+from xy_tokenizer.io.fsutil import OutputExistsError
 
 
 def sine(freq: float, seconds: float, rate: int) -> np.ndarray:
@@ -19,7 +19,7 @@ def sine(freq: float, seconds: float, rate: int) -> np.ndarray:
 def test_stereo_44k_flac_is_mixed_to_mono_and_resampled(tmp_path):
     left = sine(440, 1.0, 44100)
     path = write(tmp_path / "stereo.flac", np.stack([left, np.zeros_like(left)], axis=1), 44100)
-    audio, info = load_audio(path)
+    audio, info = load_audio(path, 16000, 1280)
     assert (info.sample_rate, info.channels, info.frames, info.format) == (44100, 2, 44100, "FLAC")
     assert audio.dtype == np.float32 and audio.ndim == 1
     assert audio.shape[0] == INPUT_SAMPLE_RATE
@@ -33,7 +33,7 @@ def test_stereo_44k_flac_is_mixed_to_mono_and_resampled(tmp_path):
 def test_any_sample_format_reads_as_float_in_range(tmp_path, subtype, tolerance):
     x = speech_like(0.5)
     path = write(tmp_path / f"{subtype}.wav", x, subtype=subtype)
-    audio, info = load_audio(path)
+    audio, info = load_audio(path, 16000, 1280)
     assert info.subtype == subtype
     assert np.max(np.abs(audio - x)) <= tolerance
     assert np.abs(audio).max() <= 1.0
@@ -46,7 +46,7 @@ def test_compressed_and_other_containers_load(tmp_path, name, fmt, subtype):
     rate = 48000 if subtype == "OPUS" else 16000
     path = write(tmp_path / name, sine(300, 1.0, rate), rate, subtype=subtype, format=fmt)
     assert path.suffix in AUDIO_EXTENSIONS
-    audio, info = load_audio(path)
+    audio, info = load_audio(path, 16000, 1280)
     assert info.format == fmt
     assert abs(audio.shape[0] - INPUT_SAMPLE_RATE) <= 0.01 * INPUT_SAMPLE_RATE
     assert 0.2 < np.abs(audio).max() <= 1.0
@@ -103,16 +103,16 @@ def bad_file(tmp_path, kind):
 def test_bad_files_raise_audio_error_naming_the_file(tmp_path, kind):
     path, reason = bad_file(tmp_path, kind)
     with pytest.raises(AudioError, match=reason) as caught:
-        load_audio(path)
+        load_audio(path, 16000, 1280)
     assert str(caught.value).startswith(f"{path}: ")
 
 
 def test_minimum_length_is_checked_after_resampling(tmp_path):
     # 1280 samples at 16 kHz = 0.08 s; 3528 samples at 44.1 kHz = exactly 0.08 s.
-    audio, _ = load_audio(write(tmp_path / "ok.wav", sine(200, 0.08, 44100), 44100))
+    audio, _ = load_audio(write(tmp_path / "ok.wav", sine(200, 0.08, 44100), 44100), 16000, 1280)
     assert audio.shape[0] == SAMPLES_PER_TOKEN
     with pytest.raises(AudioError, match="one token"):
-        load_audio(write(tmp_path / "short.wav", sine(200, 0.07, 44100), 44100))
+        load_audio(write(tmp_path / "short.wav", sine(200, 0.07, 44100), 44100), 16000, 1280)
 
 
 def test_resample_lengths_and_identity():

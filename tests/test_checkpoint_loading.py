@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import xy_tokenizer
-from xy_tokenizer.checkpoint import read_state_dict
+from xy_tokenizer.io.checkpoint import read_state_dict
 from xy_tokenizer.errors import CheckpointError, ConfigError
 
 
@@ -135,7 +135,7 @@ def test_no_default_model_says_how_to_get_one():
 
 
 def test_default_model_is_used_when_installed(tmp_path, tiny16k_dir):
-    from xy_tokenizer import paths
+    from xy_tokenizer.io import paths
 
     target = paths.default_checkpoint()
     target.parent.mkdir(parents=True)

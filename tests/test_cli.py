@@ -16,9 +16,10 @@ import soundfile as sf
 from tests.conftest import FIXTURES, ROOT
 from tests.synth import speech_like, truncate, write
 from xy_tokenizer import cli
-from xy_tokenizer.fsutil import PART_MARKER, sha256_file
+from xy_tokenizer.cli.common import ProgressDisplay
+from xy_tokenizer.io.fsutil import PART_MARKER, sha256_file
 from xy_tokenizer.jobs import JobEvent, JobItem
-from xy_tokenizer.tokens import load_tokens
+from xy_tokenizer.io.tokens import load_tokens
 
 TINY = FIXTURES / "tiny16k"
 MODEL = ["--checkpoint", str(TINY / "model.ckpt"), "--config", str(TINY / "config.yaml"), "--device", "cpu"]
@@ -101,7 +102,7 @@ def test_encode_outputs_mirror_folders_and_hold_valid_tokens(data, encoded, tiny
         assert meta["source"] == str((data / rel).resolve())
         assert meta["source_duration"] == pytest.approx(seconds, abs=1e-3)
         assert meta["checkpoint_sha256"] == sha256_file(TINY / "model.ckpt")
-    assert meta["overlap_seconds"] == 10.0
+    assert meta["encode_options"] == {} and meta["family"] == "xy_tokenizer"   # the codec's default overlap
     first = load_tokens(out / "speech.npy")[0]
     second = load_tokens(out / "sub" / "speech.npy")[0]
     assert first.shape != second.shape                  # two different files, both kept
@@ -118,7 +119,7 @@ def test_skip_existing_then_overwrite(data, tmp_path):
     assert {name: (out / name).read_bytes() for name in files_under(out)} == before
     code, stdout, _ = run_cli("encode", *good, "-o", out, "--json", "--overwrite", "--overlap", "4.96", *MODEL)
     assert code == 0 and json.loads(stdout)["summary"]["done"] == 2
-    assert load_tokens(out / "speech.npy")[1]["overlap_seconds"] == 4.96
+    assert load_tokens(out / "speech.npy")[1]["encode_options"] == {"overlap": 4.96}
 
 
 def test_shards_split_the_inputs_disjointly(data, tmp_path):
@@ -145,15 +146,28 @@ def test_shards_split_the_inputs_disjointly(data, tmp_path):
     (["encode", "IN", "-o", "OUT", "--shard", "5/4"], "need 1 <= I <= N"),
     (["encode", "IN", "-o", "OUT", "--shard", "half"], "expected I/N"),
     (["encode", "IN", "-o", "OUT", "--batch-size", "0"], "at least 1"),
-    (["encode", "IN", "-o", "OUT", "--overlap", "30"], "below 30"),
-    (["encode", "IN", "-o", "OUT", "--overlap", "5"], "multiple of 0.08 s"),
-    (["decode", "IN", "-o", "OUT", "--num-quantizers", "9"], "between 1 and 8"),
+    (["encode", "IN", "-o", "OUT", "--overlap", "-1"], "seconds >= 0"),
+    (["decode", "IN", "-o", "OUT", "--num-quantizers", "0"], "at least 1"),
     (["encode", "IN"], "-o/--out"),
     (["transcode", "IN"], "invalid choice"),
 ])
 def test_usage_errors_exit_2(argv, message):
     code, _, stderr = run_cli(*argv)
     assert code == 2 and message in stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["encode", "--overlap", "30"], "below 30"),
+    (["encode", "--overlap", "5"], "multiple of 0.08 s"),
+    (["reconstruct", "--num-quantizers", "9"], "between 1 and 8"),
+    (["encode", "--window", "20"], "does not take window"),
+])
+def test_options_the_codec_refuses_exit_2_before_any_work(data, tmp_path, args, message):
+    """The family checks its own options (XY-Tokenizer: 30 s windows, a 0.08 s grid, 8 levels)."""
+    command, *rest = args
+    code, _, stderr = run_cli(command, data / "speech.wav", "-o", tmp_path / "out", *rest, *MODEL)
+    assert code == 2 and message in stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_missing_default_model_exits_2_and_says_what_to_do(data, tmp_path):
@@ -203,7 +217,7 @@ def token_dir(encoded, tmp_path) -> Path:
 
 MALFORMED = {"float.npy": "dtype float64", "three_d.npy": "2-D array", "nine.npy": "9 levels",
              "too_big.npy": "code 1024 at level 2, frame 3", "negative.npy": "code -5 at level 0, frame 0",
-             "object.npy": "not a .npy array", "not_npy.npy": "not a .npy array"}
+             "object.npy": "holds Python objects", "not_npy.npy": "not a .npy file"}
 
 
 def test_decode_malformed_token_files_each_fail_with_their_name(token_dir, tmp_path, tiny16k_codec):
@@ -290,7 +304,7 @@ def test_info_describes_token_and_audio_files(encoded, data):
     assert facts["duration"] == pytest.approx(frames / 12.5)
     assert facts["sidecar"] == json.loads(npy.with_suffix(".json").read_text())
     code, text, _ = run_cli("info", npy)
-    assert "shape: [8, 18]" in text and '"format_version": 1' in text
+    assert "shape: [8, 18]" in text and '"format_version": 2' in text
     code, stdout, _ = run_cli("info", data / "stereo44k.flac", "--json")
     facts = json.loads(stdout)
     assert (facts["sample_rate"], facts["channels"], facts["format"]) == (44100, 2, "FLAC")
@@ -355,7 +369,7 @@ def test_progress_bar_on_a_terminal_and_lines_elsewhere():
     done = JobEvent("file_done", 0, item, result=FileResult(item, outputs=[Path("o/a.npy")], duration=2.5))
     failed = JobEvent("file_failed", 1, item, message="b.wav: broken")
     terminal = Terminal()
-    display = cli.ProgressDisplay(terminal, 4, quiet=False)
+    display = ProgressDisplay(terminal, 4, quiet=False)
     display.update(1.0, 4)
     display.event(done)
     display.event(failed)
@@ -365,13 +379,13 @@ def test_progress_bar_on_a_terminal_and_lines_elsewhere():
     assert "2/4 files" in text and "2.5 s audio" in text and "ETA" in text and "[######------" in text
     assert "failed: b.wav: broken\n" in text and "done: a.wav" not in text
     log = io.StringIO()
-    display = cli.ProgressDisplay(log, 4, quiet=False)
+    display = ProgressDisplay(log, 4, quiet=False)
     display.event(done)
     display.event(failed)
     display.close()
     assert log.getvalue() == "done: a.wav -> o/a.npy\nfailed: b.wav: broken\n"
     quiet = Terminal()
-    display = cli.ProgressDisplay(quiet, 4, quiet=True)
+    display = ProgressDisplay(quiet, 4, quiet=True)
     display.event(done)
     display.event(failed)
     display.close()

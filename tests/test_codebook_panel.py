@@ -11,7 +11,7 @@ from app.main_window import MainWindow
 from app.settings import Settings
 from app.views.timeline import Timeline
 from app.views.token_grid import TokenGridView
-from xy_tokenizer.stats import level_stats, pca_2d
+from xy_tokenizer.analysis.stats import level_stats, pca_2d
 from tests.synth import speech_like, write
 
 pytestmark = pytest.mark.gui

@@ -10,9 +10,9 @@ from app.file_list import COL_NAME, COL_STATUS, DECODED
 from app.main_window import MainWindow
 from app.provenance import decoded_by, is_cross_variant, model_name, reconstruction_label, token_variant
 from app.settings import Settings
-from xy_tokenizer.codec import Codec
+from xy_tokenizer.codecs.xy.codec import XYTokenizerCodec as Codec
 from xy_tokenizer.jobs import JobItem, JobOptions, run_job
-from xy_tokenizer.tokens import build_token_meta, save_tokens
+from xy_tokenizer.io.tokens import build_token_meta, save_tokens
 from tests.synth import speech_like
 
 JOB_TIMEOUT = 120000

@@ -13,8 +13,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from xy_tokenizer import paths
-from xy_tokenizer.download import (
+from xy_tokenizer.io import paths
+from xy_tokenizer.hub.download import (
     VARIANTS,
     DownloadError,
     default_info_path,
@@ -282,7 +282,7 @@ def test_install_safetensors_stores_a_torch_checkpoint(tiny16k_ckpt, tmp_path):
     import torch
     from safetensors.torch import save_file
 
-    from xy_tokenizer.checkpoint import read_state_dict
+    from xy_tokenizer.io.checkpoint import read_state_dict
 
     state = read_state_dict(tiny16k_ckpt)
     source = tmp_path / "weights.safetensors"

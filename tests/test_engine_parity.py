@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from xy_tokenizer.features import LogMel, mel_filterbank
-from xy_tokenizer.constants import WINDOW_SAMPLES
+from xy_tokenizer.codecs.xy.features import LogMel, mel_filterbank
+from xy_tokenizer.codecs.xy.constants import WINDOW_SAMPLES
 
 FIXTURES = ["tiny16k", "tiny24k"]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from xy_tokenizer.errors import XYTokenizerError
-from xy_tokenizer.fsutil import (
+from xy_tokenizer.io.fsutil import (
     PART_MARKER,
     OutputExistsError,
     atomic_write,

@@ -8,9 +8,9 @@ import pytest
 import soundfile as sf
 
 from tests.synth import speech_like, write
-from xy_tokenizer.audio import load_audio
+from xy_tokenizer.io.audio import load_audio
 from xy_tokenizer.errors import XYTokenizerError
-from xy_tokenizer.fsutil import PART_MARKER
+from xy_tokenizer.io.fsutil import PART_MARKER
 from xy_tokenizer.jobs import (
     FileResult,
     JobItem,
@@ -19,7 +19,7 @@ from xy_tokenizer.jobs import (
     export_results,
     run_job,
 )
-from xy_tokenizer.tokens import load_tokens, save_tokens
+from xy_tokenizer.io.tokens import load_tokens, save_tokens
 
 TERMINAL = {"file_done", "file_failed", "file_skipped"}
 
@@ -102,7 +102,7 @@ def test_in_memory_encode_events_and_tokens_match_the_codec(tiny16k_codec, speec
     assert sorted(e.index for e in done) == [0, 1, 2]
     assert sorted(e.index for e in by_kind(events, "file_started")) == [0, 1, 2]
     for event in done:
-        audio, _ = load_audio(event.item.path)
+        audio, _ = load_audio(event.item.path, 16000)
         expected = tiny16k_codec.encode([audio])[0]
         result = event.result
         assert np.array_equal(result.codes, expected)

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from tests.conftest import load_manifest
-from xy_tokenizer.checkpoint import compare, expected_shapes, normalize_keys, resolve_config
-from xy_tokenizer.config import ModelConfig
+from xy_tokenizer.codecs.xy.checkpoint import compare, normalize_keys
+from xy_tokenizer.codecs.xy.model import expected_shapes, resolve_config
+from xy_tokenizer.codecs.xy.config import ModelConfig
 from xy_tokenizer.errors import CheckpointError
 
 MANIFESTS = {
@@ -30,7 +31,7 @@ def test_model_from_manifest_config_has_exactly_its_keys_and_shapes(name):
     shapes = expected_shapes(config)
     released = {k: tuple(v["shape"]) for k, v in manifest["state_dict"].items()}
     assert shapes == {k.replace("enhanced_vocos.", "vocos."): v for k, v in released.items()}
-    from xy_tokenizer.model import XYTokenizerModel
+    from xy_tokenizer.codecs.xy.model import XYTokenizerModel
 
     with torch.device("meta"):
         model = XYTokenizerModel(config)

@@ -9,8 +9,8 @@ import pytest
 import soxr
 
 from xy_tokenizer.errors import AudioError
-from xy_tokenizer.fsutil import OutputExistsError
-from xy_tokenizer.metrics import (METRIC_LABELS, METRIC_NAMES, SI_SDR_LIMIT_DB, align, compute_metrics,
+from xy_tokenizer.io.fsutil import OutputExistsError
+from xy_tokenizer.analysis.metrics import (METRIC_LABELS, METRIC_NAMES, SI_SDR_LIMIT_DB, align, compute_metrics,
                                   f0_correlation, f0_track, log_mel_distance, mel_filterbank, mrstft_distance,
                                   pesq_nb, pesq_wb, si_sdr, stoi, summarize, write_metrics_csv)
 

@@ -18,9 +18,9 @@ from app.metrics_panel import VALUE_ROLE
 from app.settings import Settings
 from app.worker import wait_for_detached
 from tests.synth import speech_like, write
-from xy_tokenizer.audio import resample
-from xy_tokenizer.constants import INPUT_SAMPLE_RATE
-from xy_tokenizer.metrics import METRIC_NAMES, compute_metrics, summarize
+from xy_tokenizer.io.audio import resample
+from xy_tokenizer.codecs.xy.constants import INPUT_SAMPLE_RATE
+from xy_tokenizer.analysis.metrics import METRIC_NAMES, compute_metrics, summarize
 
 pytestmark = pytest.mark.gui
 JOB_TIMEOUT = 120000

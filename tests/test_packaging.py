@@ -104,10 +104,10 @@ def test_spec_collects_every_resource_and_the_builtin_configs():
                                          DESKTOP_FILE.name, METAINFO_FILE.name}
     for path in shipped:
         assert collected.get(path.resolve()) == "resources", f"{path} is not collected into resources/"
-    configs = sorted((ROOT / "xy_tokenizer" / "configs").glob("*.yaml"))
+    configs = sorted((ROOT / "xy_tokenizer" / "codecs" / "xy" / "configs").glob("*.yaml"))
     assert len(configs) == 3
     for path in configs:
-        assert collected.get(path.resolve()) == "xy_tokenizer/configs", path
+        assert collected.get(path.resolve()) == "xy_tokenizer/codecs/xy/configs", path
 
 
 def test_studio_runs_without_the_modules_the_spec_excludes(tiny16k_dir, tmp_path):
@@ -145,7 +145,7 @@ def test_studio_runs_without_the_modules_the_spec_excludes(tiny16k_dir, tmp_path
         f"config={str(tiny16k_dir / 'config.yaml')!r}, device='cpu')\n"
         "codes = codec.encode([np.zeros(32000, np.float32)])\n"
         "codec.decode(codes)\n"
-        "from xy_tokenizer.metrics import compute_metrics\n"
+        "from xy_tokenizer.analysis.metrics import compute_metrics\n"
         "t = np.arange(32000) / 16000\n"
         "voice = (np.sin(2 * np.pi * 140 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32) * 0.3\n"
         "compute_metrics(voice, voice + 0.01 * np.random.default_rng(0).standard_normal(32000).astype(np.float32))\n"

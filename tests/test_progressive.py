@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 
 from app.progressive import ProgressiveControl
 from xy_tokenizer.jobs import FileResult, JobItem
-from xy_tokenizer.metrics import log_mel_distance
+from xy_tokenizer.analysis.metrics import log_mel_distance
 from tests.synth import speech_like
 
 WAIT_MS = 30000

@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 from scipy.stats import entropy as scipy_entropy
 
-from xy_tokenizer.constants import CODEBOOK_SIZE
+from xy_tokenizer.codecs.xy.constants import CODEBOOK_SIZE
 from xy_tokenizer.errors import TokenFileError, XYTokenizerError
-from xy_tokenizer.fsutil import OutputExistsError
-from xy_tokenizer.stats import (ALL_FILES, CSV_COLUMNS, LevelStats, StatsReport, format_report, level_stats,
+from xy_tokenizer.io.fsutil import OutputExistsError
+from xy_tokenizer.analysis.stats import (ALL_FILES, CSV_COLUMNS, LevelStats, StatsReport, format_report, level_stats,
                                 pca_2d, token_file_stats, write_report)
 
 
 def test_uniform_over_four_codes_and_single_code():
     codes = np.array([[0, 1, 2, 3, 3, 2, 1, 0],
                       [5, 5, 5, 5, 5, 5, 5, 5]])
-    uniform, single = level_stats(codes)
+    uniform, single = level_stats(codes, CODEBOOK_SIZE)
 
     assert (uniform.level, single.level) == (0, 1)
     assert (uniform.label, single.label) == ("L1", "L2")
@@ -43,18 +43,18 @@ def test_uniform_over_four_codes_and_single_code():
 def test_skewed_distribution_entropy_and_top_ties():
     # p = 1/2, 1/4, 1/4 -> H = 1.5 bits; codes 3 and 9 tie, the lower code comes first.
     codes = np.array([[9, 7, 3, 7]])
-    (s,) = level_stats(codes, top_n=2)
+    (s,) = level_stats(codes, CODEBOOK_SIZE, top_n=2)
     assert s.entropy_bits == 1.5
     assert s.perplexity == pytest.approx(2 ** 1.5)
     assert s.top == [(7, 2), (3, 1)]
-    (s_all,) = level_stats(codes)
+    (s_all,) = level_stats(codes, CODEBOOK_SIZE)
     assert s_all.top == [(7, 2), (3, 1), (9, 1)]   # only used codes are listed
 
 
 def test_entropy_matches_scipy_on_random_codes():
     rng = np.random.default_rng(3)
     codes = rng.zipf(1.3, size=(3, 5000)) % CODEBOOK_SIZE
-    for s, row in zip(level_stats(codes), codes):
+    for s, row in zip(level_stats(codes, CODEBOOK_SIZE), codes):
         counts = np.bincount(row, minlength=CODEBOOK_SIZE)
         assert s.entropy_bits == pytest.approx(scipy_entropy(counts, base=2), rel=1e-12)
         assert s.used == len(np.unique(row))
@@ -67,7 +67,7 @@ def test_aggregation_across_arrays_of_different_shapes():
     a = np.array([[1, 1, 2, 3],
                   [7, 7, 7, 8]])
     b = np.array([[1, 4, 4, 4, 4, 4]])
-    level0, level1 = level_stats([a, b])
+    level0, level1 = level_stats([a, b], CODEBOOK_SIZE)
     assert level0.counts[[1, 2, 3, 4]].tolist() == [3, 1, 1, 5]
     assert level0.total == 10 and level0.used == 4
     assert level0.top[:2] == [(4, 5), (1, 3)]
@@ -75,8 +75,8 @@ def test_aggregation_across_arrays_of_different_shapes():
     assert level1.counts[[7, 8]].tolist() == [3, 1]
     # Same k: aggregating equals concatenating along time.
     c = np.array([[9, 9, 1, 0], [2, 2, 2, 2]])
-    together = level_stats([a, c])
-    joined = level_stats(np.concatenate([a, c], axis=1))
+    together = level_stats([a, c], CODEBOOK_SIZE)
+    joined = level_stats(np.concatenate([a, c], axis=1), CODEBOOK_SIZE)
     for x, y in zip(together, joined):
         assert np.array_equal(x.counts, y.counts) and x.entropy_bits == y.entropy_bits
 
@@ -94,12 +94,12 @@ def test_small_codebook_size():
 ])
 def test_invalid_arrays_are_rejected(bad):
     with pytest.raises(TokenFileError, match="codes"):
-        level_stats(bad)
+        level_stats(bad, CODEBOOK_SIZE)
 
 
 def test_no_arrays_is_an_error():
     with pytest.raises(XYTokenizerError, match="at least one"):
-        level_stats([])
+        level_stats([], CODEBOOK_SIZE)
 
 
 def _make_files(tmp_path):
@@ -113,18 +113,18 @@ def _make_files(tmp_path):
 
 def test_token_file_stats_per_file_and_overall(tmp_path):
     paths, arrays = _make_files(tmp_path)
-    report = token_file_stats(paths)
+    report = token_file_stats(paths, codebook_size=CODEBOOK_SIZE)
     assert list(report.per_file) == [str(p) for p in paths]
     assert report.per_file[str(paths[0])][0].entropy_bits == 2.0
     assert report.per_file[str(paths[1])][1].entropy_bits == 0.0
-    expected = level_stats(arrays)
+    expected = level_stats(arrays, CODEBOOK_SIZE)
     for got, want in zip(report.overall, expected):
         assert np.array_equal(got.counts, want.counts)
     # code 0: twice in one.npy, four times in two.npy
     assert report.overall[0].top[0] == (0, 6)
     assert report.overall[1].counts[[5, 6]].tolist() == [8, 6]
     # a path given twice counts once
-    again = token_file_stats([paths[0], paths[0]])
+    again = token_file_stats([paths[0], paths[0]], codebook_size=CODEBOOK_SIZE)
     assert again.overall[0].total == 8
 
 
@@ -133,12 +133,12 @@ def test_token_file_stats_names_a_bad_file(tmp_path):
     bad = tmp_path / "bad.npy"
     np.save(bad, np.array([[0, 2000]]))
     with pytest.raises(TokenFileError, match="bad.npy"):
-        token_file_stats([paths[0], bad])
+        token_file_stats([paths[0], bad], codebook_size=CODEBOOK_SIZE)
 
 
 def test_csv_round_trip(tmp_path):
     paths, _ = _make_files(tmp_path)
-    report = token_file_stats(paths)
+    report = token_file_stats(paths, codebook_size=CODEBOOK_SIZE)
     out = write_report(report, tmp_path / "out" / "stats.csv")
     with open(out, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -162,7 +162,7 @@ def test_csv_round_trip(tmp_path):
 
 def test_json_round_trip(tmp_path):
     paths, _ = _make_files(tmp_path)
-    report = token_file_stats(paths)
+    report = token_file_stats(paths, codebook_size=CODEBOOK_SIZE)
     out = write_report(report, tmp_path / "stats.json")
     document = json.loads(out.read_text(encoding="utf-8"))
     assert document["codebook_size"] == CODEBOOK_SIZE
@@ -185,7 +185,7 @@ def test_json_round_trip(tmp_path):
 
 def test_write_report_refuses_overwrite_and_unknown_formats(tmp_path):
     paths, _ = _make_files(tmp_path)
-    report = token_file_stats(paths)
+    report = token_file_stats(paths, codebook_size=CODEBOOK_SIZE)
     target = tmp_path / "stats.csv"
     target.write_text("keep me", encoding="utf-8")
     with pytest.raises(OutputExistsError):
@@ -201,7 +201,7 @@ def test_write_report_refuses_overwrite_and_unknown_formats(tmp_path):
 
 def test_format_report_shows_every_file_and_the_total(tmp_path):
     paths, _ = _make_files(tmp_path)
-    text = format_report(token_file_stats(paths))
+    text = format_report(token_file_stats(paths, codebook_size=CODEBOOK_SIZE))
     assert str(paths[0]) in text and str(paths[1]) in text
     assert f"{ALL_FILES} (2 files)" in text
     assert "entropy (bits / 10)" in text
@@ -210,8 +210,8 @@ def test_format_report_shows_every_file_and_the_total(tmp_path):
     level_cells = [line.split()[0] for line in text.splitlines() if line.startswith("  ")
                    and line.split()[0] != "level"]
     assert level_cells == ["L1", "L2"] * 3          # two files and ALL, levels shown from 1
-    single = format_report(StatsReport(per_file={"x.npy": level_stats(np.array([[1, 2]]))},
-                                       overall=level_stats(np.array([[1, 2]]))))
+    single = format_report(StatsReport(per_file={"x.npy": level_stats(np.array([[1, 2]]), CODEBOOK_SIZE)},
+                                       overall=level_stats(np.array([[1, 2]]), CODEBOOK_SIZE)))
     assert ALL_FILES not in single and "x.npy" in single
 
 
@@ -247,7 +247,7 @@ def test_pca_2d_degenerate_inputs():
 
 def test_codebook_size_comes_from_the_sidecars(tmp_path):
     """Tokens of a 128-code model are measured against 128 codes, not 1024."""
-    from xy_tokenizer.tokens import save_tokens
+    from xy_tokenizer.io.tokens import save_tokens
 
     codes = np.array([[0, 1, 2, 3] * 4] * 8)
     a, _ = save_tokens(tmp_path / "small.npy", codes, {"format_version": 1, "codebook_size": 128})
@@ -260,4 +260,6 @@ def test_codebook_size_comes_from_the_sidecars(tmp_path):
         token_file_stats([a, b])
     plain = tmp_path / "plain.npy"
     np.save(plain, codes)
-    assert token_file_stats([plain]).overall[0].counts.size == 1024
+    # no sidecar and no size given: the smallest power of two above the largest code (3 -> 4)
+    assert token_file_stats([plain]).overall[0].counts.size == 4
+    assert token_file_stats([plain], codebook_size=1024).overall[0].counts.size == 1024

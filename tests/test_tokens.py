@@ -8,14 +8,16 @@ import numpy as np
 import pytest
 
 from xy_tokenizer._version import __version__
-from xy_tokenizer.constants import CODEBOOK_SIZE, FRAME_RATE, TOKEN_FORMAT_VERSION
+from xy_tokenizer.codecs.xy.constants import CODEBOOK_SIZE, FRAME_RATE
+from xy_tokenizer.io.tokens import TOKEN_FORMAT_VERSION
 from xy_tokenizer.errors import TokenFileError, XYTokenizerError
-from xy_tokenizer.fsutil import PART_MARKER, OutputExistsError
-from xy_tokenizer.tokens import build_token_meta, load_tokens, save_tokens, sidecar_path
+from xy_tokenizer.io.fsutil import PART_MARKER, OutputExistsError
+from xy_tokenizer.io.tokens import build_token_meta, load_tokens, save_tokens, sidecar_path
 
-META_KEYS = {"format_version", "variant", "checkpoint_sha256", "source", "source_sample_rate",
-             "source_duration", "frame_rate", "num_quantizers", "codebook_size", "num_frames",
-             "overlap_seconds", "package_version", "created"}
+META_KEYS = {"format_version", "family", "variant", "quantizer", "checkpoint_sha256", "source",
+             "source_sample_rate", "source_duration", "input_sample_rate", "output_sample_rate", "frame_rate",
+             "num_quantizers", "codebook_size", "levels", "num_frames", "decode_levels", "encode_options",
+             "package_version", "created"}
 
 
 def codes_8x(frames: int = 20, seed: int = 0) -> np.ndarray:
@@ -46,13 +48,14 @@ def test_loader_accepts_any_integer_dtype_and_no_sidecar(tmp_path):
 
 def test_save_refuses_existing_files_unless_overwrite(tmp_path):
     target = tmp_path / "a.npy"
-    save_tokens(target, codes_8x(seed=1), {"v": 1})
+    first, second = {"format_version": TOKEN_FORMAT_VERSION, "v": 1}, {"format_version": TOKEN_FORMAT_VERSION, "v": 2}
+    save_tokens(target, codes_8x(seed=1), first)
     with pytest.raises(OutputExistsError):
-        save_tokens(target, codes_8x(seed=2), {"v": 2})
-    assert load_tokens(target)[1] == {"v": 1}
-    save_tokens(target, codes_8x(seed=2), {"v": 2}, overwrite=True)
+        save_tokens(target, codes_8x(seed=2), second)
+    assert load_tokens(target)[1] == first
+    save_tokens(target, codes_8x(seed=2), second, overwrite=True)
     codes, meta = load_tokens(target)
-    assert meta == {"v": 2} and np.array_equal(codes, codes_8x(seed=2))
+    assert meta == second and np.array_equal(codes, codes_8x(seed=2))
 
 
 def test_save_writes_both_files_or_neither(tmp_path):
@@ -65,7 +68,7 @@ def test_save_writes_both_files_or_neither(tmp_path):
 
 def test_save_validates_codes_and_suffix(tmp_path):
     with pytest.raises(TokenFileError, match="outside 0..1023"):
-        save_tokens(tmp_path / "a.npy", np.full((8, 3), 1024), {})
+        save_tokens(tmp_path / "a.npy", np.full((8, 3), 1024), {"codebook_size": CODEBOOK_SIZE})
     with pytest.raises(TokenFileError, match="must end in .npy"):
         save_tokens(tmp_path / "a.tok", codes_8x(), {})
     assert list(tmp_path.iterdir()) == []
@@ -106,13 +109,13 @@ def malformed(tmp_path, kind):
         return path, r"code -1 at level 0, frame 2 is outside 0..1023 \(values range -1\.\."
     if kind == "pickled_object":
         np.save(path, np.array([[1, "x"]], dtype=object), allow_pickle=True)
-        return path, "not a .npy array of integer codes"
+        return path, "holds Python objects, not an integer array"
     if kind == "pickle_file":
         path.write_bytes(pickle.dumps({"codes": [1, 2, 3]}))
-        return path, "not a .npy array of integer codes"
+        return path, "not a .npy file"
     if kind == "text":
         path.write_text("0 1 2 3\n4 5 6 7\n")
-        return path, "not a .npy array of integer codes"
+        return path, "not a .npy file \\(it does not start with the .npy header\\)"
     if kind == "truncated":
         np.save(path, codes_8x(200))
         path.write_bytes(path.read_bytes()[:300])
@@ -145,7 +148,8 @@ def malformed(tmp_path, kind):
 def test_malformed_token_files_raise_naming_the_file(tmp_path, kind):
     named, reason = malformed(tmp_path, kind)
     with pytest.raises(TokenFileError, match=reason) as caught:
-        load_tokens(tmp_path / f"{kind}.npy")
+        load_tokens(tmp_path / f"{kind}.npy", codebook_size=CODEBOOK_SIZE, max_levels=8)
+    assert "allow_pickle" not in str(caught.value)
     assert str(caught.value).startswith(f"{named}: ")
 
 
@@ -160,20 +164,62 @@ def test_codebook_size_and_level_limit_follow_the_model(tmp_path):
 
 
 def test_build_token_meta_from_a_real_codec(tiny16k_codec, tmp_path):
-    from xy_tokenizer.audio import AudioInfo
+    from xy_tokenizer.io.audio import AudioInfo
 
     codes = np.zeros((8, 37), np.int64)
     info = AudioInfo(tmp_path / "a.flac", 44100, 2, 130536, 130536 / 44100, "FLAC", "PCM_16")
-    meta = build_token_meta(tiny16k_codec, codes, source=info.path, source_info=info, overlap=5)
+    meta = build_token_meta(tiny16k_codec, codes, source=info.path, source_info=info,
+                            encode_options={"overlap": 5}, decode_levels=4)
     assert set(meta) == META_KEYS
     assert meta["format_version"] == TOKEN_FORMAT_VERSION
     assert meta["variant"] == tiny16k_codec.variant
     assert meta["checkpoint_sha256"] == tiny16k_codec.checkpoint_sha256
-    assert (meta["num_quantizers"], meta["num_frames"]) == (8, 37)
+    assert (meta["levels"], meta["num_frames"], meta["decode_levels"]) == (8, 37, 4)
+    assert meta["family"] == "xy_tokenizer" and meta["quantizer"] == "rvq"
     assert meta["codebook_size"] == tiny16k_codec.codebook_size
     assert meta["source"] == str(info.path) and meta["source_sample_rate"] == 44100
     assert meta["source_duration"] == pytest.approx(2.96)
-    assert meta["frame_rate"] == FRAME_RATE and meta["overlap_seconds"] == 5.0
+    assert meta["frame_rate"] == FRAME_RATE and meta["encode_options"] == {"overlap": 5}
     assert meta["package_version"] == __version__ and meta["created"].endswith("+00:00")
     json.dumps(meta)                                      # serialisable as is
     assert sidecar_path(tmp_path / "x.npy") == tmp_path / "x.json"
+
+
+def test_dtype_follows_the_codebook_size(tmp_path):
+    """int16 holds up to 32768 codes; a 65,536-code FSQ codebook needs int32."""
+    small = save_tokens(tmp_path / "rvq.npy", np.full((8, 4), 1023), {"codebook_size": 1024})[0]
+    big = save_tokens(tmp_path / "fsq.npy", np.full((1, 4), 65535), {"codebook_size": 65536})[0]
+    assert np.load(small).dtype == np.int16 and np.load(big).dtype == np.int32
+    assert load_tokens(big)[0].max() == 65535
+
+
+def test_format_1_sidecars_still_load_and_are_upgraded(tmp_path):
+    path = tmp_path / "old.npy"
+    np.save(path, np.zeros((4, 10), np.int16))
+    v1 = {"format_version": 1, "variant": "xy_tokenizer_16k", "num_quantizers": 4, "num_frames": 10,
+          "codebook_size": 1024, "frame_rate": 12.5, "overlap_seconds": 10.0}
+    path.with_suffix(".json").write_text(json.dumps(v1))
+    codes, meta = load_tokens(path)
+    assert codes.shape == (4, 10)
+    assert meta["family"] == "xy_tokenizer" and meta["levels"] == 4
+    assert meta["encode_options"] == {"overlap": 10.0} and meta["decode_levels"] is None
+
+
+@pytest.mark.parametrize("version", ["2", 2.0, True, 0])
+def test_a_format_version_that_is_not_a_whole_number_is_damage_not_newer(tmp_path, version):
+    path = tmp_path / "a.npy"
+    np.save(path, np.zeros((2, 3), np.int16))
+    path.with_suffix(".json").write_text(json.dumps({"format_version": version}))
+    with pytest.raises(TokenFileError, match="must be a whole number") as caught:
+        load_tokens(path)
+    assert "newer" not in str(caught.value)
+
+
+@pytest.mark.parametrize("field,value,said", [("levels", 8, "8 levels"), ("num_frames", 99, "99 frames")])
+def test_a_sidecar_that_contradicts_its_array_is_refused(tmp_path, field, value, said):
+    path = tmp_path / "a.npy"
+    np.save(path, np.zeros((4, 10), np.int16))
+    meta = {"format_version": TOKEN_FORMAT_VERSION, "levels": 4, "num_frames": 10, field: value}
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(TokenFileError, match=f"says {said}.*do not belong together"):
+        load_tokens(path)

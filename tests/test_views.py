@@ -15,7 +15,7 @@ from app.views.spectrogram import DYNAMIC_RANGE_DB, SpectrogramView, compute_spe
 from app.views.timeline import Timeline
 from app.views.token_grid import DIM_ALPHA, TokenGridView, cell_at
 from app.views.waveform import FIRST_BLOCK, PeakPyramid, WaveformView
-from xy_tokenizer.constants import CODEBOOK_SIZE, FRAME_RATE, INPUT_SAMPLE_RATE, NUM_QUANTIZERS
+from xy_tokenizer.codecs.xy.constants import CODEBOOK_SIZE, FRAME_RATE, INPUT_SAMPLE_RATE, NUM_QUANTIZERS
 
 pytestmark = pytest.mark.gui
 

@@ -1,7 +1,7 @@
 """``python -m xy_tokenizer``: the ``xytok`` command."""
 import sys
 
-from .cli import main
+from xy_tokenizer.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,7 +15,7 @@ from PySide6.QtCore import QRectF
 
 from app.views.base import ArrayCache, TimePlot
 from app.views.timeline import Timeline
-from xy_tokenizer.constants import INPUT_SAMPLE_RATE
+from xy_tokenizer.codecs.xy.constants import INPUT_SAMPLE_RATE
 
 #: Analysis window length in seconds (rounded up to a power of two in samples).
 WINDOW_SECONDS = 0.025

@@ -16,7 +16,7 @@ from PySide6.QtGui import QColor, QPalette
 
 from app.views.base import TimePlot, palette_color
 from app.views.timeline import Timeline
-from xy_tokenizer.constants import CODEBOOK_SIZE, NUM_QUANTIZERS
+from xy_tokenizer.codecs.xy.constants import CODEBOOK_SIZE, NUM_QUANTIZERS
 
 #: Golden-ratio hue steps give neighbouring codes far-apart colours.
 GOLDEN_RATIO = (math.sqrt(5) - 1) / 2

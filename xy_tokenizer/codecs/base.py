@@ -42,6 +42,8 @@ class Codec(ABC):
     variant: str = ""
     #: The checkpoint file or folder this codec was loaded from (``None``: random weights).
     checkpoint_path: Path | None = None
+    #: Where the network runs: a ``torch.device`` or its name (``str(codec.device)``: "cpu", "cuda:0").
+    device: Any = "cpu"
     _sha256: str | None = None
 
     # -- facts every family gives ----------------------------------------------------------
@@ -69,11 +71,6 @@ class Codec(ABC):
     @abstractmethod
     def codebook_size(self) -> int:
         """Distinct values of one token: codes are ``0 .. codebook_size - 1``."""
-
-    @property
-    @abstractmethod
-    def device(self) -> str:
-        """Where the network runs (``"cpu"``, ``"cuda:0"``, ...)."""
 
     @property
     @abstractmethod
@@ -119,6 +116,19 @@ class Codec(ABC):
 
         RVQ: each level's codebook. FSQ: the one product codebook (all values of the grid).
         """
+
+    #: Names of the ``encode`` options this family takes (``overlap``, ``window``, ...).
+    encode_option_names: ClassVar[tuple[str, ...]] = ()
+
+    def check_encode_options(self, **options: Any) -> None:
+        """Raise :class:`~xy_tokenizer.errors.XYTokenizerError` for options this family does not
+        take or values it refuses, before any work starts. Families refine the value checks."""
+        from xy_tokenizer.errors import XYTokenizerError
+
+        unknown = sorted(k for k, v in options.items() if v is not None and k not in self.encode_option_names)
+        if unknown:
+            takes = ", ".join(self.encode_option_names) or "no options"
+            raise XYTokenizerError(f"{self.family} does not take {', '.join(unknown)} (it takes {takes})")
 
     # -- derived ---------------------------------------------------------------------------
     @property

@@ -14,7 +14,7 @@ import secrets
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .errors import XYTokenizerError
+from xy_tokenizer.errors import XYTokenizerError
 
 #: Marker in the name of temporary files (``.<stem>.<random>.part<suffix>``).
 PART_MARKER = ".part"

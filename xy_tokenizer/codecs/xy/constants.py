@@ -27,5 +27,3 @@ DEFAULT_OVERLAP_SECONDS = 10
 #: Decode windows (tokens): window length and the part of each window kept.
 DECODE_WINDOW_TOKENS = int(WINDOW_SECONDS * FRAME_RATE)  # 375
 
-#: Version of the token file format written by :mod:`xy_tokenizer.tokens`.
-TOKEN_FORMAT_VERSION = 1

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 
-from .config import ModelConfig
-from .constants import (
+from xy_tokenizer.codecs.base import CancelFn, Codec, ProgressFn
+from xy_tokenizer.codecs.runtime import pick_device, pick_dtype
+from xy_tokenizer.codecs.xy.config import ModelConfig
+from xy_tokenizer.codecs.xy.constants import (
     DECODE_WINDOW_TOKENS,
     DEFAULT_OVERLAP_SECONDS,
     FRAME_RATE,
@@ -30,53 +32,18 @@ from .constants import (
     SAMPLES_PER_TOKEN,
     WINDOW_SAMPLES,
 )
-from .audio import resample
-from .errors import AudioError, Cancelled, XYTokenizerError
-from .model import XYTokenizerModel
-from .tokens import check_codes
-from .windowing import encode_step
+from xy_tokenizer.io.audio import resample
+from xy_tokenizer.errors import AudioError, Cancelled, XYTokenizerError
+from xy_tokenizer.codecs.xy.model import XYTokenizerModel
+from xy_tokenizer.io.tokens import check_codes
+from xy_tokenizer.codecs.xy.windowing import encode_step
 
-ProgressFn = Callable[[int, int], None]
-CancelFn = Callable[[], bool]
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 #: Tokens kept from each decode window (the reference's 250 = 20 s).
 DECODE_STEP_TOKENS = 250
 #: Windows of similar length share a batch while padding adds at most this fraction.
 BUCKET_SLACK = 0.15
 DEFAULT_BATCH_SIZE = 8
-
-
-def pick_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"``: cuda, then mps, then cpu. A named device must be available."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise XYTokenizerError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise XYTokenizerError(f"device {device!r} requested but CUDA is not available; use --device cpu or auto")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise XYTokenizerError(f"device {device!r} requested but MPS is not available; use --device cpu or auto")
-    return dev
-
-
-def pick_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        if dtype not in DTYPES.values():
-            raise XYTokenizerError(f"unsupported dtype {dtype}; use one of {', '.join(DTYPES)}")
-        return dtype
-    if dtype not in DTYPES:
-        raise XYTokenizerError(f"unsupported dtype {dtype!r}; use one of {', '.join(DTYPES)}")
-    return DTYPES[dtype]
 
 
 @dataclass
@@ -91,8 +58,11 @@ class _Window:
         return self.data.shape[-1]
 
 
-class Codec:
+class XYTokenizerCodec(Codec):
     """A loaded XY-Tokenizer: ``encode`` audio to codes and ``decode`` codes to audio."""
+
+    family = "xy_tokenizer"
+    encode_option_names = ("overlap",)
 
     def __init__(self, model: XYTokenizerModel, *, device: torch.device, dtype: torch.dtype,
                  checkpoint_path: Path | None = None) -> None:
@@ -102,16 +72,15 @@ class Codec:
         self.dtype = dtype
         self.checkpoint_path = checkpoint_path
         self.variant = self.config.variant_name()
-        self._sha256: str | None = None
 
     # -- construction -----------------------------------------------------------------
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path | None = None, config: str | Path | ModelConfig | None = None,
                         device: str | torch.device = "auto", dtype: str | torch.dtype = "float32",
-                        *, trust: bool = False) -> "Codec":
+                        *, trust: bool = False) -> "XYTokenizerCodec":
         """Load a checkpoint (``None``: the installed default model)."""
-        from .errors import CheckpointError
-        from .paths import find_default_checkpoint
+        from xy_tokenizer.errors import CheckpointError
+        from xy_tokenizer.io.paths import find_default_checkpoint
 
         if checkpoint is None:
             checkpoint = find_default_checkpoint()
@@ -126,13 +95,13 @@ class Codec:
 
     @classmethod
     def from_config(cls, config: str | Path | ModelConfig, device: str | torch.device = "auto",
-                    dtype: str | torch.dtype = "float32") -> "Codec":
+                    dtype: str | torch.dtype = "float32") -> "XYTokenizerCodec":
         """A codec with random weights (benchmarks, tests)."""
         return cls._ready(XYTokenizerModel.from_config(config), pick_device(device), pick_dtype(dtype), None)
 
     @classmethod
     def _ready(cls, model: XYTokenizerModel, device: torch.device, dtype: torch.dtype,
-               path: Path | None) -> "Codec":
+               path: Path | None) -> "XYTokenizerCodec":
         model.set_dtype(dtype)
         model.to(device)
         return cls(model, device=device, dtype=dtype, checkpoint_path=path)
@@ -167,15 +136,6 @@ class Codec:
         """Learned parameters (positions and codebooks are buffers, as in the reference)."""
         return sum(p.numel() for p in self.model.parameters())
 
-    @property
-    def checkpoint_sha256(self) -> str | None:
-        """sha256 of the checkpoint file (hashed once, on first use)."""
-        if self._sha256 is None and self.checkpoint_path is not None:
-            from .fsutil import sha256_file
-
-            self._sha256 = sha256_file(self.checkpoint_path)
-        return self._sha256
-
     def codebooks(self) -> np.ndarray:
         """Code vectors of every level: ``(num_quantizers, codebook_size, dim)`` float32."""
         return np.stack([q.codebook.float().cpu().numpy() for q in self.model.quantizer.quantizers])
@@ -185,14 +145,23 @@ class Codec:
         """The compute dtype's name: ``"float32"``, ``"bfloat16"`` or ``"float16"``."""
         return str(self.dtype).removeprefix("torch.")
 
-    def describe(self) -> str:
-        """One line for logs: variant, rates, device, precision."""
-        return (f"{self.variant} ({self.input_sample_rate // 1000} kHz -> {self.output_sample_rate // 1000} kHz) "
-                f"on {self.device}, {self.precision}")
+    def num_frames(self, num_samples: int) -> int:
+        """``S // 1280`` tokens for ``S`` samples at 16 kHz (the tail shorter than a token is dropped)."""
+        return num_samples // SAMPLES_PER_TOKEN
+
+    @property
+    def min_input_samples(self) -> int:
+        return SAMPLES_PER_TOKEN
+
+    def check_encode_options(self, **options) -> None:
+        """``overlap`` (seconds) must keep the window step a whole number of tokens."""
+        super().check_encode_options(**options)
+        if options.get("overlap") is not None:
+            encode_step(options["overlap"])
 
     # -- encode -----------------------------------------------------------------------------
     def encode(self, wavs: Sequence[np.ndarray | torch.Tensor] | np.ndarray | torch.Tensor,
-               sample_rate: int = INPUT_SAMPLE_RATE, *, overlap: float | None = None,
+               sample_rate: int | None = None, *, overlap: float | None = None,
                batch_size: int | None = None, progress: ProgressFn | None = None,
                cancel: CancelFn | None = None, pad_to_window: bool = False) -> list[np.ndarray]:
         """Tokenise mono clips.
@@ -202,7 +171,8 @@ class Codec:
         ``pad_to_window=True`` pads every window to 30 s as the reference does (same tokens,
         slower; for benchmarks).
         """
-        clips = [self._prepare(w, sample_rate, i) for i, w in enumerate(_as_list(wavs))]
+        rate = INPUT_SAMPLE_RATE if sample_rate is None else sample_rate
+        clips = [self._prepare(w, rate, i) for i, w in enumerate(_as_list(wavs))]
         step = encode_step(DEFAULT_OVERLAP_SECONDS if overlap is None else overlap)
         step_tokens = step // SAMPLES_PER_TOKEN
         windows: list[_Window] = []

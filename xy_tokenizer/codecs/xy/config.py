@@ -14,8 +14,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from .constants import INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN
-from .errors import ConfigError
+from xy_tokenizer.codecs.xy.constants import INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN
+from xy_tokenizer.errors import ConfigError
 
 #: Released variants: name -> (builtin YAML file, short alias, human description).
 BUILTIN_VARIANTS: dict[str, tuple[str, str, str]] = {
@@ -109,7 +109,7 @@ class ModelConfig:
         """Config of a released variant, by name (``xy_tokenizer_16k``) or alias (``16k``)."""
         name = resolve_variant(variant)
         filename = BUILTIN_VARIANTS[name][0]
-        text = resources.files("xy_tokenizer").joinpath("configs", filename).read_text(encoding="utf-8")
+        text = resources.files("xy_tokenizer.codecs.xy").joinpath("configs", filename).read_text(encoding="utf-8")
         return cls.from_dict(yaml.safe_load(text), source=f"builtin:{name}")
 
     # -- derived facts ----------------------------------------------------------------

@@ -16,25 +16,19 @@ A generator cannot yield from inside the codec, so per-window progress goes to t
 called on the thread running the job after every model window and every finished file).
 """
 from __future__ import annotations
-
 import contextlib
-import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .audio import AUDIO_EXTENSIONS, WRITE_SUBTYPES, AudioInfo, load_audio, write_audio
-from .constants import DEFAULT_OVERLAP_SECONDS, INPUT_SAMPLE_RATE
-from .errors import Cancelled, XYTokenizerError
-from .tokens import TOKEN_SUFFIX, build_token_meta, load_tokens, save_tokens, sidecar_path
-from .windowing import encode_step
+from xy_tokenizer.io.audio import WRITE_SUBTYPES, AudioInfo, load_audio, write_audio
+from xy_tokenizer.errors import Cancelled, XYTokenizerError
+from xy_tokenizer.io.tokens import TOKEN_SUFFIX, build_token_meta, load_tokens, save_tokens, sidecar_path
+from xy_tokenizer.jobs.events import MODES, EventKind, FileResult, JobEvent, JobItem, JobOptions, JobSummary
 
-MODES = ("encode", "decode", "reconstruct")
-#: Input kinds of :func:`collect_inputs` and the file extensions a folder scan picks up.
-INPUT_KINDS = {"audio": AUDIO_EXTENSIONS, "tokens": frozenset({TOKEN_SUFFIX})}
 AUDIO_SUFFIX = ".wav"
 #: Files are loaded this many batches ahead and sorted by length, so batches hold clips of
 #: similar length (less padding) while memory stays bounded.
@@ -42,143 +36,6 @@ LOOKAHEAD_BATCHES = 8
 #: Encode's share of the work of a reconstruct (about 25 of 60 GFLOP per second of audio).
 ENCODE_SHARE = 25 / 60
 SKIP_HINT = "use --overwrite to replace it"
-
-
-@dataclass(frozen=True)
-class JobItem:
-    path: Path          # the input file
-    rel: Path           # path relative to the input root it was found under (mirrored in OUT)
-
-
-@dataclass
-class JobOptions:
-    mode: str                      # "encode" | "decode" | "reconstruct"
-    out_dir: Path | None = None    # None: keep results in memory only (the GUI)
-    overwrite: bool = False
-    batch_size: int = 4
-    overlap: float = DEFAULT_OVERLAP_SECONDS
-    num_quantizers: int | None = None
-    audio_subtype: str = "PCM_16"  # or "FLOAT"
-    keep_arrays: bool = True       # results carry codes/audio arrays
-
-
-@dataclass
-class FileResult:
-    item: JobItem
-    codes: np.ndarray | None = None        # (k, T) int64
-    original: np.ndarray | None = None     # input at 16 kHz, float32 (encode/reconstruct)
-    audio: np.ndarray | None = None        # reconstruction at codec.output_sample_rate
-    info: AudioInfo | None = None          # source audio facts
-    token_meta: dict | None = None         # sidecar content (decode of token files: as read)
-    outputs: list[Path] = field(default_factory=list)
-    duration: float = 0.0                  # seconds of audio: the input, or the decoded tokens
-
-
-@dataclass
-class JobSummary:
-    mode: str = ""
-    done: int = 0
-    failed: int = 0
-    skipped: int = 0
-    audio_seconds: float = 0.0             # audio processed (input audio, or decoded tokens)
-    elapsed: float = 0.0                   # wall-clock seconds of the job
-    failures: list[tuple[str, str]] = field(default_factory=list)   # (path, message)
-    cancelled: bool = False
-
-    def text(self) -> str:
-        """One line for people, e.g. ``encode: 3 done, 1 failed, 0 skipped; 12.0 s of audio in 2.1 s``."""
-        line = (f"{self.mode}: {self.done} done, {self.failed} failed, {self.skipped} skipped; "
-                f"{self.audio_seconds:.1f} s of audio in {self.elapsed:.1f} s")
-        if self.audio_seconds > 0 and self.elapsed > 0:
-            line += f" ({self.audio_seconds / self.elapsed:.1f}x real time)"
-        return line + (" (cancelled)" if self.cancelled else "")
-
-    def to_dict(self) -> dict:
-        return {
-            "mode": self.mode, "done": self.done, "failed": self.failed, "skipped": self.skipped,
-            "audio_seconds": self.audio_seconds, "elapsed_seconds": self.elapsed,
-            "cancelled": self.cancelled,
-            "failures": [{"path": p, "message": m} for p, m in self.failures],
-        }
-
-
-@dataclass
-class JobEvent:
-    kind: str   # "started" | "file_started" | "progress" | "file_done" | "file_failed"
-                # | "file_skipped" | "finished" | "cancelled"
-    index: int = -1                  # item index, -1 for job-level events
-    item: JobItem | None = None
-    done: float = 0.0                # progress: done of total files (fractional within a batch)
-    total: float = 0.0
-    message: str = ""                # failure reason / skip reason / summary text
-    result: FileResult | None = None
-    summary: JobSummary | None = None   # on "finished" / "cancelled"
-
-
-# ----------------------------------------------------------------------------- inputs
-
-def _scan_folder(root: Path, suffixes: frozenset[str]) -> list[Path]:
-    """Files under ``root`` with one of ``suffixes``, hidden files and folders left out."""
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found.extend(Path(folder) / name for name in files
-                     if not name.startswith(".") and Path(name).suffix.lower() in suffixes)
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
-
-
-def collect_inputs(inputs: Sequence[str | Path], kind: str = "audio",
-                   shard: tuple[int, int] | None = None) -> tuple[list[JobItem], list[str]]:
-    """Expand files and folders into job items.
-
-    ``kind`` "audio" (libsndfile extensions) or "tokens" (``.npy``) chooses what a folder scan
-    picks up (recursively, hidden entries left out); files named directly are always taken.
-    Items keep the order of ``inputs``, each folder's files sorted by relative path. A file
-    named twice is taken once; a file whose outputs would have the same name as an earlier
-    one's (``a.wav`` and ``a.flac``, or equal relative paths under two input folders) is left
-    out with a problem. ``shard=(i, n)`` keeps items whose position % n == i (0-based i).
-
-    Returns ``(items, problems)``: problems are messages about inputs that do not exist,
-    folders with nothing to process, and such name clashes.
-    """
-    if kind not in INPUT_KINDS:
-        raise XYTokenizerError(f"unknown input kind {kind!r}; use one of {', '.join(INPUT_KINDS)}")
-    if shard is not None:
-        index, count = shard
-        if count < 1 or not 0 <= index < count:
-            raise XYTokenizerError(f"shard {index} of {count} does not exist; need 0 <= i < n")
-    suffixes = INPUT_KINDS[kind]
-    items: list[JobItem] = []
-    problems: list[str] = []
-    seen: set[Path] = set()
-    claimed: dict[Path, Path] = {}
-    for raw in inputs:
-        root = Path(raw)
-        if root.is_dir():
-            found = [JobItem(p, p.relative_to(root)) for p in _scan_folder(root, suffixes)]
-            if not found:
-                problems.append(f"{root}: no {kind} files ({', '.join(sorted(suffixes))}) in this folder")
-        elif root.is_file():
-            found = [JobItem(root, Path(root.name))]
-        else:
-            problems.append(f"{root}: no such file or folder")
-            continue
-        for item in found:
-            real = item.path.resolve()
-            if real in seen:
-                continue
-            seen.add(real)
-            stem = item.rel.with_suffix("")
-            if stem in claimed:
-                problems.append(f"{item.path}: left out, its outputs would have the same names as "
-                                f"those of {claimed[stem]} ({stem}.*); rename one of them")
-                continue
-            claimed[stem] = item.path
-            items.append(item)
-    if shard is not None:
-        items = [item for position, item in enumerate(items) if position % shard[1] == shard[0]]
-    return items, problems
-
 
 # ----------------------------------------------------------------------------- outputs
 
@@ -216,13 +73,13 @@ def _precheck(index: int, item: JobItem, plan: _Plan, overwrite: bool) -> JobEve
     """A ``file_failed``/``file_skipped`` event when the outputs cannot or need not be written."""
     for out in plan.paths():
         if _same_file(out, item.path):
-            return JobEvent("file_failed", index, item,
+            return JobEvent(EventKind.FILE_FAILED, index, item,
                             message=f"{item.path}: the output {out} would replace the input; "
                                     "choose a different output folder")
     if not overwrite:
         for out in plan.paths():
             if out.exists():
-                return JobEvent("file_skipped", index, item,
+                return JobEvent(EventKind.FILE_SKIPPED, index, item,
                                 message=f"{item.path}: {out} exists, skipped ({SKIP_HINT})")
     return None
 
@@ -237,7 +94,7 @@ def _write_outputs(codec: Any, result: FileResult, plan: _Plan, *, overwrite: bo
     try:
         if plan.tokens is not None:
             meta = result.token_meta or build_token_meta(
-                codec, result.codes, source=result.item.path.resolve(), source_info=result.info, overlap=None)
+                codec, result.codes, source=result.item.path.resolve(), source_info=result.info)
             written.extend(save_tokens(plan.tokens, result.codes, meta, overwrite=overwrite))
         if plan.audio is not None:
             written.append(write_audio(plan.audio, result.audio, codec.output_sample_rate,
@@ -277,7 +134,7 @@ def _validate(codec: Any, options: JobOptions) -> None:
     if options.mode not in MODES:
         raise XYTokenizerError(f"unknown job mode {options.mode!r}; use one of {', '.join(MODES)}")
     if options.mode != "decode":
-        encode_step(options.overlap)
+        codec.check_encode_options(**options.encode_options())
     if options.batch_size < 1:
         raise XYTokenizerError(f"batch size must be at least 1, got {options.batch_size}")
     if options.num_quantizers is not None and not 1 <= options.num_quantizers <= codec.num_quantizers:
@@ -309,13 +166,13 @@ class _JobRunner:
             self.on_progress(self._reported, len(self.items))
 
     def _progress_event(self) -> JobEvent:
-        return JobEvent("progress", done=float(self.finished), total=float(len(self.items)))
+        return JobEvent(EventKind.PROGRESS, done=float(self.finished), total=float(len(self.items)))
 
     def _close(self, event: JobEvent) -> JobEvent:
         """Count a file's final event."""
-        if event.kind == "file_done":
+        if event.kind is EventKind.FILE_DONE:
             self.summary.done += 1
-        elif event.kind == "file_skipped":
+        elif event.kind is EventKind.FILE_SKIPPED:
             self.summary.skipped += 1
         else:
             self.summary.failed += 1
@@ -325,7 +182,7 @@ class _JobRunner:
         return event
 
     def _fail(self, entry_index: int, item: JobItem, exc: BaseException) -> JobEvent:
-        return self._close(JobEvent("file_failed", entry_index, item, message=_failure_message(item, exc)))
+        return self._close(JobEvent(EventKind.FILE_FAILED, entry_index, item, message=_failure_message(item, exc)))
 
     def _check_cancel(self) -> None:
         if self.cancel is not None and self.cancel():
@@ -343,7 +200,7 @@ class _JobRunner:
     def _load(self, index: int, item: JobItem, plan: _Plan) -> _Loaded:
         codec = self.codec
         if self.encodes:
-            audio, info = load_audio(item.path)
+            audio, info = load_audio(item.path, codec.input_sample_rate, codec.min_input_samples)
             return _Loaded(index, item, plan, audio, audio.shape[0], info=info)
         codes, meta = load_tokens(item.path, codec.codebook_size, codec.num_quantizers)
         wanted = self.options.num_quantizers
@@ -358,7 +215,7 @@ class _JobRunner:
         codec, opt, n = self.codec, self.options, len(batch)
         if self.encodes:
             share = ENCODE_SHARE if self.decodes else 1.0
-            codes = codec.encode([e.data for e in batch], overlap=opt.overlap, batch_size=opt.batch_size,
+            codes = codec.encode([e.data for e in batch], **opt.encode_options(), batch_size=opt.batch_size,
                                  progress=self._window_progress(n, 0.0, share), cancel=self.cancel)
             start = share
         else:
@@ -370,14 +227,22 @@ class _JobRunner:
                              progress=self._window_progress(n, start, 1.0 - start), cancel=self.cancel)
         return codes, audio
 
+    def _decode_levels(self, codes: np.ndarray) -> int | None:
+        """Levels a reconstruction decodes with (None when the job does not decode)."""
+        if not self.decodes:
+            return None
+        wanted = self.options.num_quantizers
+        return codes.shape[0] if wanted is None else min(wanted, codes.shape[0])
+
     def _finish_file(self, entry: _Loaded, codes: np.ndarray, audio: np.ndarray | None) -> JobEvent:
         codec, opt = self.codec, self.options
         result = FileResult(entry.item, codes=codes, audio=audio, info=entry.info, token_meta=entry.meta)
         if self.encodes:
             result.original = entry.data
             result.token_meta = build_token_meta(codec, codes, source=entry.item.path.resolve(),
-                                                 source_info=entry.info, overlap=opt.overlap)
-            result.duration = entry.length / INPUT_SAMPLE_RATE
+                                                 source_info=entry.info, encode_options=opt.encode_options(),
+                                                 decode_levels=self._decode_levels(codes))
+            result.duration = entry.length / codec.input_sample_rate
         else:
             result.duration = entry.length / codec.frame_rate
         try:
@@ -388,12 +253,12 @@ class _JobRunner:
         if not opt.keep_arrays:
             result = replace(result, codes=None, original=None, audio=None)
         self.summary.audio_seconds += result.duration
-        return self._close(JobEvent("file_done", entry.index, entry.item, result=result))
+        return self._close(JobEvent(EventKind.FILE_DONE, entry.index, entry.item, result=result))
 
     def _process(self, batch: list[_Loaded], announce: bool = True) -> Iterator[JobEvent]:
         if announce:
             for entry in batch:
-                yield JobEvent("file_started", entry.index, entry.item)
+                yield JobEvent(EventKind.FILE_STARTED, entry.index, entry.item)
         try:
             codes, audio = self._compute(batch)
         except Cancelled:
@@ -414,7 +279,7 @@ class _JobRunner:
     def events(self) -> Iterator[JobEvent]:
         start = time.monotonic()
         opt = self.options
-        yield JobEvent("started", total=float(len(self.items)),
+        yield JobEvent(EventKind.STARTED, total=float(len(self.items)),
                        message=f"{opt.mode}: {len(self.items)} files")
         try:
             indexed = list(enumerate(self.items))
@@ -440,11 +305,11 @@ class _JobRunner:
         except Cancelled as exc:
             self.summary.cancelled = True
             self.summary.elapsed = time.monotonic() - start
-            yield JobEvent("cancelled", done=float(self.finished), total=float(len(self.items)),
+            yield JobEvent(EventKind.CANCELLED, done=float(self.finished), total=float(len(self.items)),
                            message=f"{exc}; {self.summary.text()}", summary=self.summary)
             return
         self.summary.elapsed = time.monotonic() - start
-        yield JobEvent("finished", done=float(self.finished), total=float(len(self.items)),
+        yield JobEvent(EventKind.FINISHED, done=float(self.finished), total=float(len(self.items)),
                        message=self.summary.text(), summary=self.summary)
 
 
@@ -482,12 +347,12 @@ def export_results(codec: Any, results: Iterable[FileResult], out_dir: Path, *, 
     summary = JobSummary(mode="export")
     start = time.monotonic()
     total = float(len(results))
-    yield JobEvent("started", total=total, message=f"export: {len(results)} files")
+    yield JobEvent(EventKind.STARTED, total=total, message=f"export: {len(results)} files")
     for index, result in enumerate(results):
         if cancel is not None and cancel():
             summary.cancelled = True
             summary.elapsed = time.monotonic() - start
-            yield JobEvent("cancelled", done=float(index), total=total,
+            yield JobEvent(EventKind.CANCELLED, done=float(index), total=total,
                            message=f"the export was cancelled; {summary.text()}", summary=summary)
             return
         item = result.item
@@ -495,23 +360,23 @@ def export_results(codec: Any, results: Iterable[FileResult], out_dir: Path, *, 
                      audio=audio and result.audio is not None)
         event = _precheck(index, item, plan, overwrite)
         if event is None and not plan.paths():
-            event = JobEvent("file_failed", index, item,
+            event = JobEvent(EventKind.FILE_FAILED, index, item,
                              message=f"{item.path}: nothing to export (no tokens or audio kept)")
         if event is None:
             try:
                 outputs = _write_outputs(codec, result, plan, overwrite=overwrite,
                                          audio_subtype=audio_subtype)
-                event = JobEvent("file_done", index, item, result=replace(result, outputs=outputs))
+                event = JobEvent(EventKind.FILE_DONE, index, item, result=replace(result, outputs=outputs))
             except Exception as exc:
-                event = JobEvent("file_failed", index, item, message=_failure_message(item, exc))
-        if event.kind == "file_done":
+                event = JobEvent(EventKind.FILE_FAILED, index, item, message=_failure_message(item, exc))
+        if event.kind is EventKind.FILE_DONE:
             summary.done += 1
-        elif event.kind == "file_skipped":
+        elif event.kind is EventKind.FILE_SKIPPED:
             summary.skipped += 1
         else:
             summary.failed += 1
             summary.failures.append((str(item.path), event.message))
         yield event
-        yield JobEvent("progress", done=float(index + 1), total=total)
+        yield JobEvent(EventKind.PROGRESS, done=float(index + 1), total=total)
     summary.elapsed = time.monotonic() - start
-    yield JobEvent("finished", done=total, total=total, message=summary.text(), summary=summary)
+    yield JobEvent(EventKind.FINISHED, done=total, total=total, message=summary.text(), summary=summary)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .constants import INPUT_SAMPLE_RATE, MEL_BINS, MEL_HOP, MEL_N_FFT
-from .mel import slaney_filterbank
+from xy_tokenizer.codecs.xy.constants import INPUT_SAMPLE_RATE, MEL_BINS, MEL_HOP, MEL_N_FFT
+from xy_tokenizer.dsp.mel import slaney_filterbank
 
 
 def mel_filterbank(

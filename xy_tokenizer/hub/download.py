@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import paths
-from .errors import Cancelled, CheckpointError, XYTokenizerError
-from .fsutil import atomic_write_group, sha256_file
+from xy_tokenizer.io import paths
+from xy_tokenizer.errors import Cancelled, CheckpointError, XYTokenizerError
+from xy_tokenizer.io.fsutil import atomic_write_group, sha256_file
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
@@ -159,7 +159,7 @@ def install_checkpoint(path: str | Path, *, make_default: bool = True) -> Path:
     source = Path(path)
     if not source.is_file():
         raise CheckpointError(f"{source} is not a file; choose a checkpoint file (.ckpt, .pt, .safetensors)")
-    from .checkpoint import read_state_dict
+    from xy_tokenizer.io.checkpoint import read_state_dict
 
     state = read_state_dict(source)
     record = {"variant": _released_variant(state, source), "source": str(source.resolve())}
@@ -187,7 +187,7 @@ def _install_local(file: Path, record: dict, make_default: bool, *, link: bool) 
 
 def _released_variant(state: dict, source: Path) -> str | None:
     """Name of the released variant whose keys and shapes ``state`` has, else None."""
-    from .checkpoint import resolve_config
+    from xy_tokenizer.codecs.xy.model import resolve_config
 
     try:
         config, _ = resolve_config(state, None, str(source))

@@ -2,8 +2,8 @@
 ``--overlap`` before it loads a model)."""
 from __future__ import annotations
 
-from .constants import INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN, WINDOW_SECONDS
-from .errors import XYTokenizerError
+from xy_tokenizer.codecs.xy.constants import INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN, WINDOW_SECONDS
+from xy_tokenizer.errors import XYTokenizerError
 
 
 def encode_step(overlap: float) -> int:

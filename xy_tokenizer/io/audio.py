@@ -14,9 +14,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .constants import INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN
-from .errors import AudioError
-from .fsutil import atomic_write
+from xy_tokenizer.errors import AudioError
+from xy_tokenizer.io.fsutil import atomic_write
 
 #: File extensions (lower case, with dot) of the formats libsndfile reads; folder scans use it.
 AUDIO_EXTENSIONS = frozenset({
@@ -128,8 +127,7 @@ def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
                                 dtype=np.float32)
 
 
-def load_audio(path: Path, target_rate: int = INPUT_SAMPLE_RATE,
-               min_samples: int = SAMPLES_PER_TOKEN) -> tuple[np.ndarray, AudioInfo]:
+def load_audio(path: Path, target_rate: int, min_samples: int = 1) -> tuple[np.ndarray, AudioInfo]:
     """Read an audio file as mono float32 at ``target_rate``.
 
     Returns ``(audio: (n,) float32, info)`` where ``info`` describes the source file. Channels

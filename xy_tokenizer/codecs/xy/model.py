@@ -6,14 +6,17 @@ only computes what the reference computes for tensors that are already padded.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 import torch
 from torch import nn
 
-from .checkpoint import load_state_dict_strict, read_state_dict, resolve_config
-from .config import ModelConfig
-from .features import LogMel, mel_frames
-from .modules import AcousticDecoder, Adapter, AudioEncoder, Downsample, ResidualVQ, Upsample, Vocos
+from xy_tokenizer.codecs.xy.checkpoint import HEAD_KEY, compare, load_state_dict_strict, normalize_keys
+from xy_tokenizer.codecs.xy.config import BUILTIN_VARIANTS, ModelConfig
+from xy_tokenizer.errors import CheckpointError
+from xy_tokenizer.io.checkpoint import read_state_dict
+from xy_tokenizer.codecs.xy.features import LogMel, mel_frames
+from xy_tokenizer.codecs.xy.modules import AcousticDecoder, Adapter, AudioEncoder, Downsample, ResidualVQ, Upsample, Vocos
 
 
 class XYTokenizerModel(nn.Module):
@@ -55,20 +58,26 @@ class XYTokenizerModel(nn.Module):
     def from_checkpoint(
         cls, checkpoint: str | Path, config: ModelConfig | str | Path | None = None, *, trust: bool = False
     ) -> "XYTokenizerModel":
-        """Load a released (or compatible) checkpoint strictly.
+        """Load a released (or compatible) checkpoint file strictly.
 
         ``config`` may be a YAML path or a ModelConfig; without one the released variant is
         recognised from the weights. ``trust=True`` allows pickled objects beyond tensors
         (only for files the user trusts).
         """
         state = read_state_dict(Path(checkpoint), trust=trust)
+        return cls.from_state(state, config, source=str(checkpoint))
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, torch.Tensor], config: ModelConfig | str | Path | None = None, *,
+                   source: str = "<state dict>") -> "XYTokenizerModel":
+        """Build from tensors already read (reference key names; ``enhanced_vocos.`` accepted)."""
         if config is not None and not isinstance(config, ModelConfig):
             config = ModelConfig.from_yaml(config)
-        config, state = resolve_config(state, config, source=str(checkpoint))
+        config, state = resolve_config(dict(state), config, source=source)
         # Build without allocating or initialising weights, then adopt the checkpoint's tensors.
         with torch.device("meta"):
             model = cls(config)
-        load_state_dict_strict(model, state, source=str(checkpoint))
+        load_state_dict_strict(model, state, source=source)
         model.feature = LogMel()  # its buffers are computed, not stored, so rebuild them off meta
         model.quantizer.fold()
         return model.eval()
@@ -117,3 +126,36 @@ class XYTokenizerModel(nn.Module):
         x, lengths50 = self.upsample(x, lengths)
         mel, _ = self.acoustic_decoder(x, lengths50)
         return self.vocos(mel).float()
+
+
+def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of the state dict a model built from ``config`` has (no weights made)."""
+    with torch.device("meta"):
+        model = XYTokenizerModel(config)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def resolve_config(
+    state: dict[str, torch.Tensor], config: ModelConfig | None, source: str
+) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    """The config to build and the renamed state dict; recognises released variants."""
+    state = normalize_keys(state)
+    if config is not None:
+        return config, state
+    head = state.get(HEAD_KEY)
+    tried = []
+    for name in BUILTIN_VARIANTS:
+        candidate = ModelConfig.builtin(name)
+        if head is not None and head.shape[0] != candidate.n_fft + 2:
+            tried.append(f"{name}: {HEAD_KEY} has {head.shape[0]} rows, not n_fft + 2 = {candidate.n_fft + 2}")
+            continue
+        problems = compare(state, expected_shapes(candidate))
+        if not problems:
+            return candidate, state
+        tried.append(f"{name}: {problems[0]}")
+    head_text = f"head width {tuple(head.shape)[0]} (n_fft + 2)" if head is not None else f"no {HEAD_KEY}"
+    raise CheckpointError(
+        f"{source}: the weights match none of the released XY-Tokenizer variants ({head_text}). "
+        + "; ".join(tried)
+        + ". If this is a custom model, pass its YAML config (--config / config=...)."
+    )

@@ -1,6 +1,6 @@
 """Reconstruction quality: a reference signal against an estimate (its reconstruction).
 
-Both signals are float mono at the same sample rate, normally :data:`INPUT_SAMPLE_RATE`
+Both signals are float mono at the same sample rate, normally :data:`METRICS_SAMPLE_RATE`
 (16 kHz: the caller resamples a 24/32 kHz reconstruction first). :func:`compute_metrics`
 aligns them with :func:`align` and returns every metric of :data:`METRIC_NAMES`.
 
@@ -18,13 +18,15 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .audio import resample
-from .constants import INPUT_SAMPLE_RATE
-from .mel import slaney_filterbank
-from .errors import AudioError, XYTokenizerError
-from .fsutil import atomic_write
+from xy_tokenizer.io.audio import resample
+from xy_tokenizer.dsp.mel import slaney_filterbank
+from xy_tokenizer.errors import AudioError, XYTokenizerError
+from xy_tokenizer.io.fsutil import atomic_write
 
 #: Keys of :func:`compute_metrics`, in table / CSV column order.
+#: Rate the metrics compare at (wideband PESQ and STOI are defined for 16 kHz speech).
+METRICS_SAMPLE_RATE = 16000
+
 METRIC_NAMES = ("log_mel_distance", "mrstft_distance", "si_sdr", "stoi", "pesq_wb", "pesq_nb", "f0_corr")
 #: Short column headers: unit and which direction is better.
 METRIC_LABELS = {
@@ -38,7 +40,7 @@ METRIC_LABELS = {
 }
 
 #: Largest delay (samples) :func:`align` searches by default: 100 ms at 16 kHz.
-DEFAULT_MAX_LAG = INPUT_SAMPLE_RATE // 10
+DEFAULT_MAX_LAG = METRICS_SAMPLE_RATE // 10
 
 #: Log-mel front end of :func:`log_mel_distance`.
 LOG_MEL_N_FFT = 1024
@@ -166,7 +168,7 @@ def _log_mel(x: np.ndarray, sr: int) -> np.ndarray:
     return np.log10(np.maximum(mel, LOG_MEL_FLOOR))
 
 
-def log_mel_distance(reference, estimate, sr: int = INPUT_SAMPLE_RATE) -> float:
+def log_mel_distance(reference, estimate, sr: int = METRICS_SAMPLE_RATE) -> float:
     """Mean absolute difference of log10 mel power spectrograms.
 
     For each signal ``x`` (N,): ``S = |STFT(x)|**2`` (periodic Hann, n_fft 1024, hop 256,
@@ -183,7 +185,7 @@ def log_mel_distance(reference, estimate, sr: int = INPUT_SAMPLE_RATE) -> float:
     return float(np.mean(np.abs(_log_mel(ref, sr) - _log_mel(est, sr))))
 
 
-def mrstft_distance(reference, estimate, sr: int = INPUT_SAMPLE_RATE) -> float:
+def mrstft_distance(reference, estimate, sr: int = METRICS_SAMPLE_RATE) -> float:
     """Multi-resolution STFT distance (Parallel WaveGAN style), averaged over resolutions.
 
     For each (n_fft, hop, win) of :data:`MRSTFT_RESOLUTIONS`: magnitudes
@@ -233,7 +235,7 @@ def si_sdr(reference, estimate, *, notes: dict[str, str] | None = None) -> float
     return float(min(max(value, -SI_SDR_LIMIT_DB), SI_SDR_LIMIT_DB))
 
 
-def stoi(reference, estimate, sr: int = INPUT_SAMPLE_RATE, *, notes: dict[str, str] | None = None) -> float:
+def stoi(reference, estimate, sr: int = METRICS_SAMPLE_RATE, *, notes: dict[str, str] | None = None) -> float:
     """Short-time objective intelligibility (pystoi, classic STOI, not extended), 0..1.
 
     NaN when fewer than 30 non-silent 256-sample frames (at 10 kHz) remain, about 0.4 s of
@@ -271,7 +273,7 @@ def _pesq(ref: np.ndarray, est: np.ndarray, sr: int, rate: int, mode: str, name:
         return _note(notes, name, f"PESQ failed: {detail}")
 
 
-def pesq_wb(reference, estimate, sr: int = INPUT_SAMPLE_RATE, *, notes: dict[str, str] | None = None) -> float:
+def pesq_wb(reference, estimate, sr: int = METRICS_SAMPLE_RATE, *, notes: dict[str, str] | None = None) -> float:
     """Wideband PESQ (ITU-T P.862.2 MOS-LQO, about 1.04..4.64) at 16 kHz (resampled if needed).
 
     NaN (reason in ``notes["pesq_wb"]``) for silence, audio too short or without utterances.
@@ -281,7 +283,7 @@ def pesq_wb(reference, estimate, sr: int = INPUT_SAMPLE_RATE, *, notes: dict[str
     return _pesq(ref, est, sr, _PESQ_WB_RATE, "wb", "pesq_wb", notes)
 
 
-def pesq_nb(reference, estimate, sr: int = INPUT_SAMPLE_RATE, *, notes: dict[str, str] | None = None) -> float:
+def pesq_nb(reference, estimate, sr: int = METRICS_SAMPLE_RATE, *, notes: dict[str, str] | None = None) -> float:
     """Narrowband PESQ (ITU-T P.862 MOS-LQO, about 1.02..4.55).
 
     Computed at ``sr`` when it is 8 or 16 kHz, else after resampling to 16 kHz.
@@ -292,7 +294,7 @@ def pesq_nb(reference, estimate, sr: int = INPUT_SAMPLE_RATE, *, notes: dict[str
     return _pesq(ref, est, sr, sr if sr in _PESQ_RATES else _PESQ_WB_RATE, "nb", "pesq_nb", notes)
 
 
-def f0_track(x, sr: int = INPUT_SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def f0_track(x, sr: int = METRICS_SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """YIN-style F0 tracker with a voicing decision.
 
     ``x`` (N,) is cut into frames every :data:`F0_HOP_SECONDS`; frame ``i`` analyses
@@ -370,7 +372,7 @@ def _yin_periods(x: np.ndarray, starts: np.ndarray, width: int, tau_min: int, ta
     return np.where(found, periods, np.nan)
 
 
-def f0_correlation(reference, estimate, sr: int = INPUT_SAMPLE_RATE, *,
+def f0_correlation(reference, estimate, sr: int = METRICS_SAMPLE_RATE, *,
                    notes: dict[str, str] | None = None) -> float:
     """Pearson correlation of the F0 contours (:func:`f0_track`) on frames voiced in both.
 
@@ -400,7 +402,7 @@ def _same_length(reference, estimate) -> tuple[np.ndarray, np.ndarray]:
     return ref, est
 
 
-def compute_metrics(reference, estimate, sample_rate: int = INPUT_SAMPLE_RATE, *,
+def compute_metrics(reference, estimate, sample_rate: int = METRICS_SAMPLE_RATE, *,
                     max_lag: int | None = DEFAULT_MAX_LAG,
                     notes: dict[str, str] | None = None) -> dict[str, float]:
     """Every metric of :data:`METRIC_NAMES`, in that order, for an original and its reconstruction.

@@ -17,10 +17,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .constants import CODEBOOK_SIZE
-from .errors import XYTokenizerError
-from .fsutil import atomic_write
-from .tokens import check_codes, load_tokens
+from xy_tokenizer.errors import XYTokenizerError
+from xy_tokenizer.io.fsutil import atomic_write
+from xy_tokenizer.io.tokens import check_codes, load_tokens
 
 #: Most frequent codes listed per level.
 DEFAULT_TOP_N = 10
@@ -119,7 +118,7 @@ class StatsReport:
     overall: list[LevelStats]
 
 
-def level_stats(codes: np.ndarray | Sequence[np.ndarray], codebook_size: int = CODEBOOK_SIZE,
+def level_stats(codes: np.ndarray | Sequence[np.ndarray], codebook_size: int,
                 top_n: int = DEFAULT_TOP_N) -> list[LevelStats]:
     """Per-level statistics of codes ``(k, T)``, or of a list of such arrays together.
 
@@ -147,7 +146,7 @@ def token_file_stats(paths: Iterable[str | Path], codebook_size: int | None = No
     """Statistics of each token file (``<stem>.npy``) and of all of them together.
 
     ``codebook_size`` None: the size the files' sidecars record (they must agree), or
-    :data:`CODEBOOK_SIZE` for files without one. A path given twice counts once. Raises
+    for files without one the smallest power of two above their largest code. A path given twice counts once. Raises
     :class:`~xy_tokenizer.errors.TokenFileError` naming the file for an unreadable or invalid
     token file.
     """
@@ -155,7 +154,7 @@ def token_file_stats(paths: Iterable[str | Path], codebook_size: int | None = No
     for path in paths:
         key = str(path)
         if key not in loaded:
-            loaded[key] = load_tokens(Path(path), codebook_size=codebook_size or CODEBOOK_SIZE)
+            loaded[key] = load_tokens(Path(path), codebook_size=codebook_size)
     if not loaded:
         raise XYTokenizerError("no token files given; pass one or more .npy token files")
     if codebook_size is None:
@@ -166,9 +165,15 @@ def token_file_stats(paths: Iterable[str | Path], codebook_size: int | None = No
             raise XYTokenizerError(
                 "token files from codebooks of different sizes cannot be summed: "
                 + ", ".join(f"{key} ({size})" for key, size in recorded.items()))
-        codebook_size = sizes.pop() if sizes else CODEBOOK_SIZE
+        codebook_size = sizes.pop() if sizes else _inferred_size(codes for codes, _ in loaded.values())
     per_file = {key: level_stats(codes, codebook_size, top_n) for key, (codes, _) in loaded.items()}
     return StatsReport(per_file=per_file, overall=_sum_levels(per_file.values(), codebook_size, top_n))
+
+
+def _inferred_size(arrays: Iterable[np.ndarray]) -> int:
+    """Codebook size for token files without a sidecar: the smallest power of two above the largest code."""
+    largest = max(int(a.max()) for a in arrays)
+    return 1 << max(1, largest.bit_length())
 
 
 def _sum_levels(reports: Iterable[list[LevelStats]], codebook_size: int, top_n: int) -> list[LevelStats]:

@@ -1,0 +1,1 @@
+"""Looking at tokens and reconstructions: codebook statistics and quality metrics."""

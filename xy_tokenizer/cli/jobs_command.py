@@ -1,0 +1,71 @@
+"""``xytok encode | decode | reconstruct``: the batch job over files and folders (same job code as the studio)."""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TextIO
+
+from xy_tokenizer.cli.common import (
+    EXIT_FAILED, EXIT_OK, PROG, ProgressDisplay, Report, UsageError, add_decode_options, add_overlap, load_codec,
+)
+from xy_tokenizer.errors import XYTokenizerError
+from xy_tokenizer.jobs import JobOptions, JobSummary, collect_inputs, run_job
+
+
+def run(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
+    mode = args.command
+    items, problems = collect_inputs(args.inputs, "tokens" if mode == "decode" else "audio", args.shard)
+    report = Report(mode, problems=list(problems))
+    for problem in problems:
+        err.write(f"{PROG}: {problem}\n")
+    summary = JobSummary(mode=mode)
+    if items:
+        codec = load_codec(args)
+        options = JobOptions(
+            mode=mode, out_dir=args.out, overwrite=args.overwrite, batch_size=args.batch_size,
+            overlap=getattr(args, "overlap", None), window=getattr(args, "window", None),
+            num_quantizers=getattr(args, "num_quantizers", None),
+            audio_subtype="FLOAT" if getattr(args, "float", False) else "PCM_16",
+            keep_arrays=False,
+        )
+        display = ProgressDisplay(err, len(items), quiet=args.quiet)
+        try:
+            events = run_job(codec, items, options, on_progress=display.update)
+        except XYTokenizerError as exc:
+            raise UsageError(str(exc)) from exc
+        try:
+            for event in events:
+                display.event(event)
+                report.record(event)
+                if event.summary is not None:
+                    summary = event.summary
+        finally:
+            display.close()
+    code = EXIT_FAILED if summary.failed or problems else EXIT_OK
+    if not args.quiet:
+        err.write(summary.text() + (f"; {len(problems)} input problems" if problems else "") + "\n")
+    if args.json:
+        out.write(json.dumps(report.document(summary, code), indent=2) + "\n")
+    return code
+
+
+def add_parsers(sub: argparse._SubParsersAction, model: argparse.ArgumentParser,
+                job: argparse.ArgumentParser) -> None:
+    """``encode``, ``decode`` and ``reconstruct``."""
+    encode = sub.add_parser("encode", parents=[model, job], help="audio -> tokens (<stem>.npy + .json)",
+                            description="Tokenize audio files and folders (recursive): OUT/<rel>.npy "
+                                        "(integer codes (levels, T)) and OUT/<rel>.json (codec and source).")
+    encode.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
+    add_overlap(encode)
+
+    decode = sub.add_parser("decode", parents=[model, job], help="tokens -> audio (<stem>.wav)",
+                            description="Decode token files (.npy, (levels, T)) to WAV at the model's "
+                                        "output rate: OUT/<rel>.wav.")
+    decode.add_argument("inputs", nargs="+", metavar="TOKENS", help=".npy token files or folders")
+    add_decode_options(decode)
+
+    recon = sub.add_parser("reconstruct", parents=[model, job], help="audio -> tokens and audio",
+                           description="Encode and decode: OUT/<rel>.npy, .json and .wav.")
+    recon.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
+    add_overlap(recon)
+    add_decode_options(recon)

@@ -1,0 +1,1 @@
+"""Signal processing shared by the codecs and the metrics (numpy only)."""

@@ -1,0 +1,1 @@
+"""Files: audio in and out, token files, atomic writes, user folders, safe checkpoint reading."""
