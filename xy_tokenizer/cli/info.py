@@ -20,11 +20,8 @@ def _checkpoint_facts(path: Path, config: str | None) -> dict:
     except (XYTokenizerError, OSError, RuntimeError, ValueError) as exc:
         raise XYTokenizerError(f"{path}: cannot be loaded as a checkpoint ({exc})") from exc
     return {
-        "kind": "checkpoint", "path": str(path), "variant": codec.variant,
-        "input_sample_rate": codec.input_sample_rate, "output_sample_rate": codec.output_sample_rate,
-        "frame_rate": codec.frame_rate, "num_quantizers": codec.num_quantizers,
-        "codebook_size": codec.codebook_size, "parameters": codec.num_parameters,
-        "sha256": codec.checkpoint_sha256, "file_size": path.stat().st_size,
+        "kind": "checkpoint", "path": str(path), **codec.facts(), "bitrate": codec.bitrate,
+        "parameters": codec.num_parameters, "sha256": codec.checkpoint_sha256, "file_size": path.stat().st_size,
     }
 
 
@@ -53,7 +50,7 @@ def _format_facts(facts: dict) -> str:
             text = "none" if value is None else "\n" + "\n".join(
                 "  " + line for line in json.dumps(value, indent=2, sort_keys=True).splitlines())
             lines.append(f"sidecar: {text}")
-        elif key == "parameters":
+        elif key == "parameters" and value is not None:
             lines.append(f"parameters: {value:,}")
         elif key == "file_size":
             lines.append(f"file_size: {value:,} bytes")

@@ -145,6 +145,11 @@ class Codec(ABC):
         return levels * self.bits_per_code * self.frame_rate
 
     @property
+    def num_parameters(self) -> int | None:
+        """Learned parameters of the network, where the family counts them (None otherwise)."""
+        return None
+
+    @property
     def output_samples_per_token(self) -> int:
         """Output samples one token frame decodes to."""
         return round(self.output_sample_rate / self.frame_rate)

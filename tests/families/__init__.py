@@ -1,0 +1,1 @@
+"""Codec families that exist only in the tests (registered at run time)."""
