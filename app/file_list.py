@@ -7,6 +7,7 @@ accepts dropped files and folders.
 """
 from __future__ import annotations
 
+import enum
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -23,17 +24,43 @@ from .formatting import format_duration
 from .metric_columns import METRIC_HEADERS, format_metric, metric_tooltip
 from .provenance import decoded_by
 
-AUDIO, TOKENS = "audio", "tokens"
 
-READY = "ready"
-QUEUED = "queued"
-RUNNING = "running"
-DONE = "done"
-DECODED = "decoded"
-FAILED = "failed"
-CANCELLED = "cancelled"
-#: Statuses a file can have; DONE and DECODED carry a result.
-_STATUS_TEXT = {DECODED: "decoded from tokens"}
+
+class RowKind(str, enum.Enum):
+    """What a row's file is: audio to reconstruct, or a ``.npy`` token file to decode."""
+
+    AUDIO = "audio"
+    TOKENS = "tokens"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class RowStatus(str, enum.Enum):
+    """Where a file stands; DONE and DECODED carry a result. Equal to their string values."""
+
+    READY = "ready"
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    DECODED = "decoded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def text(self) -> str:
+        """The status as the list shows it."""
+        return _STATUS_TEXT.get(self, self.value)
+
+
+_STATUS_TEXT = {RowStatus.DECODED: "decoded from tokens"}
+#: Statuses of rows waiting for or in a job.
+PENDING = (RowStatus.QUEUED, RowStatus.RUNNING)
+#: Statuses of rows whose job ended (for better or worse).
+SETTLED = (RowStatus.DONE, RowStatus.DECODED, RowStatus.FAILED, RowStatus.CANCELLED)
 
 BASE_COLUMNS = ("Name", "Status", "Duration", "Rate", "Channels", "Tokens")
 COL_NAME, COL_STATUS, COL_DURATION, COL_RATE, COL_CHANNELS, COL_TOKENS = range(len(BASE_COLUMNS))
@@ -51,23 +78,26 @@ EMPTY_HINT = "Drop audio files, folders or .npy token files here"
 class FileRow:
     """One file of the session.
 
-    ``kind`` is AUDIO (to reconstruct) or TOKENS (a ``.npy`` token file to decode).
-    ``frames`` is the token count T (known for token files, and for audio once encoded).
-    ``result`` is the job's FileResult (codes ``(k, T)``, original at 16 kHz, reconstruction at
-    ``codec.output_sample_rate``) and ``codec`` the model that made it, once the status is DONE
-    or DECODED. ``metrics`` (metric name -> value) measure that reconstruction against its
+    ``kind`` is a :class:`RowKind`, ``status`` a :class:`RowStatus` (strings given are converted).
+    ``frames`` is the token count T (known for token files, and for audio once encoded);
+    ``frame_rate`` the frames per second a token file's sidecar records (None: unknown, the
+    loaded codec's is assumed). ``real`` is the resolved path (to skip files already listed).
+    ``result`` is the job's FileResult (codes ``(k, T)``, original at ``codec.input_sample_rate``,
+    reconstruction at ``codec.output_sample_rate``) and ``codec`` the model that made it, once
+    the status is DONE or DECODED. ``metrics`` (metric name -> value) measure that reconstruction against its
     original once computed; ``metric_notes`` say why a metric is NaN.
     """
 
     path: Path
-    kind: str = AUDIO
+    kind: RowKind = RowKind.AUDIO
     rel: Path | None = None
     duration: float | None = None
     sample_rate: int | None = None
     channels: int | None = None
     frames: int | None = None
     levels: int | None = None
-    status: str = READY
+    frame_rate: float | None = None
+    status: RowStatus = RowStatus.READY
     progress: float = 0.0
     message: str = ""
     result: Any = None
@@ -75,22 +105,38 @@ class FileRow:
     metrics: dict[str, float] | None = None
     metric_notes: dict[str, str] = field(default_factory=dict)
     uid: int = 0
+    real: Path | None = None
 
     def __post_init__(self):
         self.path = Path(self.path)
+        self.kind = RowKind(self.kind)
+        self.status = RowStatus(self.status)
         if self.rel is None:
             self.rel = Path(self.path.name)
         if not self.uid:
             self.uid = next(_ids)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "status":
+            value = RowStatus(value)
+        elif name == "kind":
+            value = RowKind(value)
+        super().__setattr__(name, value)
+
+    def real_path(self) -> Path:
+        """The resolved path (resolved once)."""
+        if self.real is None:
+            self.real = self.path.resolve()
+        return self.real
+
     @property
     def has_result(self) -> bool:
-        return self.result is not None and self.status in (DONE, DECODED)
+        return self.result is not None and self.status in (RowStatus.DONE, RowStatus.DECODED)
 
     def status_text(self) -> str:
-        if self.status == RUNNING:
+        if self.status == RowStatus.RUNNING:
             return f"running {int(self.progress * 100):d}%"
-        return _STATUS_TEXT.get(self.status, self.status)
+        return self.status.text
 
 
 class FileListModel(QAbstractTableModel):
@@ -104,6 +150,8 @@ class FileListModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._rows: list[FileRow] = []
+        self._positions: dict[int, int] | None = {}   # uid -> position (None: rebuild)
+        self._real: set[Path] = set()
 
     # Qt model API -----------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
@@ -189,18 +237,22 @@ class FileListModel(QAbstractTableModel):
 
     def position_of(self, uid: int) -> int:
         """Row position of the file with ``uid``, -1 when it is no longer listed."""
-        for position, row in enumerate(self._rows):
-            if row.uid == uid:
-                return position
-        return -1
+        if self._positions is None:
+            self._positions = {row.uid: position for position, row in enumerate(self._rows)}
+        return self._positions.get(uid, -1)
 
     def by_uid(self, uid: int) -> FileRow | None:
         position = self.position_of(uid)
         return None if position < 0 else self._rows[position]
 
     def listed_paths(self) -> set[Path]:
-        """Resolved paths of every row (to skip files already listed)."""
-        return {row.path.resolve() for row in self._rows}
+        """Resolved paths of every row (to skip files already listed); kept up to date, not
+        recomputed."""
+        return set(self._real)
+
+    def is_listed(self, row: FileRow) -> bool:
+        """Whether a file with the same resolved path is in the list."""
+        return row.real_path() in self._real
 
     def add_rows(self, rows: Iterable[FileRow]) -> list[FileRow]:
         """Append rows; returns them."""
@@ -209,6 +261,10 @@ class FileListModel(QAbstractTableModel):
             start = len(self._rows)
             self.beginInsertRows(QModelIndex(), start, start + len(rows) - 1)
             self._rows.extend(rows)
+            for position, row in enumerate(rows, start):
+                if self._positions is not None:
+                    self._positions[row.uid] = position
+                self._real.add(row.real_path())
             self.endInsertRows()
         return rows
 
@@ -233,13 +289,18 @@ class FileListModel(QAbstractTableModel):
         for position in sorted(set(positions), reverse=True):
             if 0 <= position < len(self._rows):
                 self.beginRemoveRows(QModelIndex(), position, position)
-                removed.append(self._rows.pop(position))
+                row = self._rows.pop(position)
+                self._positions = None
+                self._real.discard(row.real_path())
+                removed.append(row)
                 self.endRemoveRows()
         return removed[::-1]
 
     def clear(self) -> None:
         self.beginResetModel()
         self._rows.clear()
+        self._positions = {}
+        self._real.clear()
         self.endResetModel()
 
 

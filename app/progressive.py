@@ -1,8 +1,9 @@
 """Progressive levels: decode the current file from its first k levels only, k = 1..levels.
 
-:class:`ProgressiveControl` is a "Decode with first k levels" slider. Moving it decodes the
-file's codes with ``num_quantizers=k`` on a :class:`~app.worker.JobWorker` and hands the
-result over as the reconstruction (view and player B) with its label; k = all levels gives
+:class:`ProgressiveControl` is a "Decode with first k levels" slider (disabled for codes of
+one level, e.g. an FSQ codec). Moving it decodes the file's codes with ``num_quantizers=k`` on
+the task runner's ``decode`` lane (latest request wins: a new k cancels the running decode and
+replaces the waiting one) and hands the result over as the reconstruction (view and player B) with its label; k = all levels gives
 back the file's own full reconstruction. Decodes are cached per (file, k, model): the model
 is its checkpoint path, variant and precision, so another checkpoint decodes afresh.
 """
@@ -16,9 +17,8 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QWidget
 
-from xy_tokenizer.codecs.xy.constants import NUM_QUANTIZERS
-
 from .provenance import reconstruction_label
+from .tasks import DECODE, TaskRunner
 from .worker import JobWorker
 
 log = logging.getLogger(__name__)
@@ -45,22 +45,20 @@ class ProgressiveControl(QWidget):
 
     reconstructionReady = Signal(object, int, str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, tasks: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("progressiveLevels")
+        self.tasks = tasks
         self._uid: int | None = None
         self._result: Any = None
         self._codec: Any = None
         self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._decoded_from: dict[int, np.ndarray] = {}   # uid -> the codes its cache entries came from
-        self.worker: JobWorker | None = None
-        self._pending: tuple | None = None
 
         self.title = QLabel("Decode with first")
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setObjectName("levelsSlider")
-        self.slider.setRange(1, NUM_QUANTIZERS)
-        self.slider.setValue(NUM_QUANTIZERS)
+        self.slider.setRange(1, 1)
         self.slider.setPageStep(1)
         self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
         self.slider.setTickInterval(1)
@@ -68,7 +66,7 @@ class ProgressiveControl(QWidget):
         self.slider.setMinimumWidth(120)
         self.slider.setToolTip("Listen to and view the file decoded from its first k residual levels only")
         self.value_label = QLabel()
-        self.value_label.setMinimumWidth(self.fontMetrics().horizontalAdvance("8/8 levels  decoding 100%"))
+        self.value_label.setMinimumWidth(self.fontMetrics().horizontalAdvance("88/88 levels  decoding 100%"))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
@@ -85,7 +83,7 @@ class ProgressiveControl(QWidget):
         self._cancel_running()
         self._uid, self._result, self._codec = uid, result, codec
         usable = result is not None and codec is not None and result.codes is not None
-        levels = int(result.codes.shape[0]) if usable else NUM_QUANTIZERS
+        levels = int(result.codes.shape[0]) if usable else (codec.num_quantizers if codec is not None else 1)
         if usable and self._decoded_from.get(uid) is not result.codes:
             self.forget(uid)
             self._decoded_from[uid] = result.codes
@@ -113,8 +111,13 @@ class ProgressiveControl(QWidget):
         """Choose k as the slider does (clamped to 1..levels)."""
         self.slider.setValue(k)
 
+    @property
+    def worker(self) -> JobWorker | None:
+        """The running decode (None when idle)."""
+        return self.tasks.running(DECODE)
+
     def is_busy(self) -> bool:
-        return self.worker is not None
+        return self.tasks.is_busy(DECODE)
 
     def cached(self, uid: int, k: int, codec: Any) -> np.ndarray | None:
         """The cached k-level decode of file ``uid`` by ``codec``'s model, None if not cached."""
@@ -144,28 +147,18 @@ class ProgressiveControl(QWidget):
             self._cache.move_to_end(key)
             self.reconstructionReady.emit(audio, self._codec.output_sample_rate, self.label(k))
             return
-        request = (key, self._result.codes, self._codec)
-        if self.worker is None:
-            self._start(request)
-        else:
-            self._pending = request       # starts when the cancelled decode has stopped
-
-    def _start(self, request: tuple) -> None:
-        key, codes, codec = request
-        k = key[1]
+        codes, codec = self._result.codes, self._codec
 
         def decode(report_progress, is_cancelled):
             return codec.decode([codes], num_quantizers=k, progress=report_progress, cancel=is_cancelled)[0]
 
         worker = JobWorker(decode, name=f"decode with {k} levels", parent=self)
+        worker.started.connect(lambda: self._on_progress(key, 0.0, 1.0))
         worker.progress.connect(lambda done, total: self._on_progress(key, done, total))
         worker.result.connect(lambda audio: self._on_result(key, audio))
         worker.error.connect(lambda message: self._on_error(k, message))
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        self._pending = None
-        self._on_progress(key, 0.0, 1.0)
-        worker.start()
+        # latest request wins: the running decode is cancelled, a waiting one replaced
+        self.tasks.submit(worker, DECODE, key=DECODE, cancel_running=True)
 
     def _is_current(self, key: tuple) -> bool:
         return (self._codec is not None and key == (self._uid, self.levels(), model_key(self._codec)))
@@ -186,12 +179,5 @@ class ProgressiveControl(QWidget):
         log.error("decoding with the first %d levels failed: %s", k, message)
         self._show_value(self.levels(), "failed")
 
-    def _on_finished(self) -> None:
-        self.worker = None
-        if self._pending is not None:
-            self._start(self._pending)
-
     def _cancel_running(self) -> None:
-        self._pending = None
-        if self.worker is not None:
-            self.worker.cancel()
+        self.tasks.cancel_lane(DECODE)

@@ -8,11 +8,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from xy_tokenizer import registry
+from xy_tokenizer.errors import ConfigError, XYTokenizerError
 from xy_tokenizer.io import paths
-from xy_tokenizer.codecs.xy.constants import DEFAULT_OVERLAP_SECONDS, WINDOW_SECONDS
 from xy_tokenizer.io.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
@@ -32,7 +35,10 @@ class Settings:
     ``checkpoint``/``config`` are paths as strings ("" = none: the default model in the user
     data folder is used when installed). ``geometry``/``window_state`` are base64 strings of
     ``QMainWindow.saveGeometry()``/``saveState()``, ``splitter_state`` of the file list /
-    views splitter's ``saveState()``.
+    views splitter's ``saveState()``. ``overlap`` is the encoder window overlap in seconds for
+    families that window (None: the model's default); the model checks it (see Preferences).
+    ``model_family`` is the family of the model last loaded: its rules check the overlap
+    while no model is loaded.
     """
 
     checkpoint: str = ""
@@ -40,7 +46,8 @@ class Settings:
     device: str = "auto"
     dtype: str = "float32"
     output_dir: str = ""
-    overlap: float = float(DEFAULT_OVERLAP_SECONDS)
+    overlap: float | None = None
+    model_family: str = ""
     batch_size: int = DEFAULT_BATCH_SIZE
     recent_files: list[str] = field(default_factory=list)
     geometry: str = ""
@@ -60,6 +67,22 @@ class Settings:
                 Path(self.config) if self.config else None)
 
 
+def check_overlap(overlap: float | None, codec: Any = None, family: str = "") -> None:
+    """Raise :class:`~xy_tokenizer.errors.XYTokenizerError` (its message says why) when the
+    model refuses this encoder window overlap: the loaded ``codec`` decides, else the rules of
+    ``family`` (the registry's first family when empty or unknown), without loading a model."""
+    if overlap is None:
+        return
+    if codec is not None:
+        codec.check_encode_options(overlap=overlap)
+        return
+    try:
+        spec = registry.family(family) if family else registry.families()[0]
+    except ConfigError:
+        spec = registry.families()[0]
+    spec.check_encode_options(overlap=overlap)
+
+
 def settings_path() -> Path:
     """Where the settings file lives."""
     return paths.config_dir() / SETTINGS_FILE
@@ -73,7 +96,14 @@ def _clean(raw: dict) -> Settings:
         if f.name not in raw:
             continue
         value, default = raw[f.name], getattr(defaults, f.name)
-        if isinstance(default, str) and isinstance(value, str):
+        if f.name == "overlap":
+            if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                 and math.isfinite(value) and value >= 0):
+                values[f.name] = None if value is None else float(value)
+            else:
+                log.warning("settings: ignoring overlap=%r (expected seconds >= 0, or null for the "
+                            "model's default)", value)
+        elif isinstance(default, str) and isinstance(value, str):
             values[f.name] = value
         elif isinstance(default, list) and isinstance(value, list):
             values[f.name] = [str(v) for v in value if isinstance(v, str)][:MAX_RECENT_FILES]
@@ -89,10 +119,13 @@ def _clean(raw: dict) -> Settings:
     if settings.dtype not in DTYPES:
         log.warning("settings: unknown precision %r, using float32", settings.dtype)
         settings.dtype = "float32"
-    if not 0 <= settings.overlap < WINDOW_SECONDS:
-        settings.overlap = defaults.overlap
     if not 1 <= settings.batch_size <= MAX_BATCH_SIZE:
         settings.batch_size = defaults.batch_size
+    try:
+        check_overlap(settings.overlap, family=settings.model_family)
+    except XYTokenizerError as exc:
+        log.warning("settings: %s; using the model's default overlap (change it in Preferences)", exc)
+        settings.overlap = defaults.overlap
     return settings
 
 

@@ -7,7 +7,8 @@ A job is a callable ``fn(report_progress, is_cancelled)``:
 * ``fn`` returns a value, or returns an iterator (a generator): each item it yields is emitted
   as ``event(item)`` and the generator's return value is the result.
 
-Signals, always emitted in the GUI thread, in this order: ``started()``, then any number of
+Signals, always emitted in the GUI thread, in this order: ``started()`` (synchronously inside
+:meth:`JobWorker.start`, before the job runs: a slot may still prepare what the job reads), then any number of
 ``progress(done, total)`` / ``event(item)``, then exactly one of ``result(value)``,
 ``error(message)`` or ``cancelled()``, then ``finished()`` -- which always fires. ``cancelled``
 replaces ``result`` when a cancel was requested, and answers ``xy_tokenizer.Cancelled``.
@@ -105,17 +106,31 @@ class JobWorker(QObject):
         self._thread.sig_event.connect(self._on_event)
         self._thread.sig_outcome.connect(self._on_outcome)
         self._done = False
+        self._started = False
 
     def start(self) -> None:
         """Start the job (once)."""
-        if self._thread.isRunning() or self._done:
+        if self._started or self._done:
             raise RuntimeError(f"the {self.name} worker was already started")
+        self._started = True
         self.started.emit()
         self._thread.start()
 
     def cancel(self) -> None:
         """Ask the job to stop at its next check; ``cancelled`` then ``finished`` follow."""
         self._cancel_flag.set()
+
+    def drop(self) -> None:
+        """End a worker that was never started: ``cancelled`` then ``finished`` fire now and the
+        job never runs (a queue dropping work it no longer wants)."""
+        if self._thread.isRunning() or self._done:
+            raise RuntimeError(f"the {self.name} worker already ran; cancel it instead")
+        self._cancel_flag.set()
+        self._on_outcome("cancelled", None)
+
+    def is_running(self) -> bool:
+        """True between :meth:`start` and ``finished``."""
+        return self._started and not self._done
 
     def is_cancel_requested(self) -> bool:
         return self._cancel_flag.is_set()

@@ -69,9 +69,9 @@ class ComparisonView(QWidget):
         self.reconstruction_spec.set_audio(samples, sr)
         self._share_levels()
 
-    def set_codes(self, codes: np.ndarray, frame_rate: float) -> None:
-        """Show the token grid: codes (k, T) at ``frame_rate`` frames per second."""
-        self.tokens.set_codes(codes, frame_rate)
+    def set_codes(self, codes: np.ndarray, frame_rate: float, codebook_size: int) -> None:
+        """Show the token grid: codes (k, T) in [0, codebook_size) at ``frame_rate`` frames per second."""
+        self.tokens.set_codes(codes, frame_rate, codebook_size)
 
     def clear(self) -> None:
         """Empty every view; the timeline's duration returns to 0."""

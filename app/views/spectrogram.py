@@ -15,7 +15,6 @@ from PySide6.QtCore import QRectF
 
 from app.views.base import ArrayCache, TimePlot
 from app.views.timeline import Timeline
-from xy_tokenizer.codecs.xy.constants import INPUT_SAMPLE_RATE
 
 #: Analysis window length in seconds (rounded up to a power of two in samples).
 WINDOW_SECONDS = 0.025
@@ -28,6 +27,8 @@ POWER_FLOOR = 1e-20
 #: Samples processed per chunk of columns, to bound memory on long signals.
 CHUNK_SAMPLES = 1 << 22
 COLORMAP = "viridis"
+#: Frequency band (Hz) an empty view shows: wideband speech.
+EMPTY_BAND_HZ = 8000.0
 
 
 def fft_size(sample_rate: int) -> int:
@@ -91,7 +92,7 @@ class SpectrogramView(TimePlot):
         self.getPlotItem().setLabel("left", "Frequency", units="Hz")
         self._peak_db: float | None = None
         self._levels = (-DYNAMIC_RANGE_DB, 0.0)
-        self._show_band(INPUT_SAMPLE_RATE / 2)
+        self._show_band(EMPTY_BAND_HZ)
 
     def _show_band(self, nyquist: float) -> None:
         self.setLimits(yMin=0.0, yMax=nyquist)
@@ -115,7 +116,7 @@ class SpectrogramView(TimePlot):
         """Show nothing; the timeline forgets this view's extent."""
         self.image.clear()
         self._peak_db = None
-        self._show_band(INPUT_SAMPLE_RATE / 2)
+        self._show_band(EMPTY_BAND_HZ)
         self.timeline.set_extent(self, None)
 
     def peak_db(self) -> float | None:

@@ -1,8 +1,10 @@
-"""Token grid: the RVQ codes of one file, one row per level, one column per frame.
+"""Token grid: the codes of one file, one row per level, one column per frame.
 
-Levels are numbered from 1 as shown on the axis ("L1" is the first quantizer, drawn at the
-top); frames are numbered from 0. The image data is the codes array itself, row i = level
-i + 1, column j = frame j, so ``view.image.image`` equals the codes.
+Any number of levels and any codebook size: 8 RVQ levels x 1024 codes, or one FSQ level x
+65,536 codes. Levels are numbered from 1 as shown on the axis ("L1" is the first quantizer,
+drawn at the top); frames are numbered from 0. The image data is the codes array itself, row
+i = level i + 1, column j = frame j, so ``view.image.image`` equals the codes; each code
+value has its own colour (:func:`categorical_lut`).
 """
 from __future__ import annotations
 
@@ -12,11 +14,10 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Signal
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QPalette
 
 from app.views.base import TimePlot, palette_color
 from app.views.timeline import Timeline
-from xy_tokenizer.codecs.xy.constants import CODEBOOK_SIZE, NUM_QUANTIZERS
 
 #: Golden-ratio hue steps give neighbouring codes far-apart colours.
 GOLDEN_RATIO = (math.sqrt(5) - 1) / 2
@@ -26,17 +27,33 @@ DIM_ALPHA = 200
 
 @functools.lru_cache(maxsize=4)
 def categorical_lut(size: int) -> np.ndarray:
-    """(size, 3) uint8 colours: hue stepped by the golden ratio, saturation and value varied.
-
-    Cached (one table per codebook size) and read-only."""
-    colors = np.empty((size, 3), dtype=np.uint8)
-    for code in range(size):
-        hue = (code * GOLDEN_RATIO) % 1.0
-        saturation = 0.45 + 0.4 * (code % 3) / 2
-        value = 0.95 - 0.3 * ((code // 3) % 3) / 2
-        colors[code] = QColor.fromHsvF(hue, saturation, value).getRgb()[:3]
+    """(size, 3) uint8 colours: hue stepped by the golden ratio, saturation and value varied,
+    so that neighbouring codes get far-apart colours. Computed in numpy (65,536 codes of an
+    FSQ codebook take milliseconds); cached (one table per codebook size) and read-only."""
+    if size < 1:
+        raise ValueError(f"a codebook needs at least one code, got size {size}")
+    code = np.arange(size, dtype=np.float64)
+    hue = (code * GOLDEN_RATIO) % 1.0
+    saturation = 0.45 + 0.4 * (code % 3) / 2
+    value = 0.95 - 0.3 * ((code // 3) % 3) / 2
+    colors = np.round(_hsv_to_rgb(hue, saturation, value) * 255).astype(np.uint8)
     colors.flags.writeable = False
     return colors
+
+
+def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """HSV in [0, 1] -> (N, 3) RGB in [0, 1] (the hexcone model, as QColor.fromHsvF)."""
+    sector = np.floor(h * 6.0)
+    f = h * 6.0 - sector
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    sector = sector.astype(np.int64) % 6
+    choices = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)]
+    rgb = np.zeros(h.shape + (3,))
+    for index, channels in enumerate(choices):
+        mask = sector == index
+        for c in range(3):
+            rgb[mask, c] = channels[c][mask]
+    return rgb
 
 
 def cell_at(x_seconds: float, y: float, shape: tuple[int, int], frame_rate: float
@@ -80,7 +97,14 @@ class TokenGridView(TimePlot):
         self.label.hide()
         self.getViewBox().invertY(True)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
-        self._show_levels(NUM_QUANTIZERS)
+        self._empty_levels = 1
+        self._show_levels(self._empty_levels)
+
+    def set_empty_levels(self, levels: int) -> None:
+        """Rows shown while there are no codes (the loaded model's levels)."""
+        self._empty_levels = max(1, int(levels))
+        if self._codes is None:
+            self._show_levels(self._empty_levels)
 
     def _show_levels(self, levels: int) -> None:
         """Rows L1..Lk, L1 at the top."""
@@ -88,7 +112,7 @@ class TokenGridView(TimePlot):
         self.setLimits(yMin=0.0, yMax=float(levels))
         self.setYRange(0.0, float(levels), padding=0)
 
-    def set_codes(self, codes: np.ndarray, frame_rate: float, codebook_size: int = CODEBOOK_SIZE) -> None:
+    def set_codes(self, codes: np.ndarray, frame_rate: float, codebook_size: int) -> None:
         """Show ``codes``: (k, T) integers in [0, codebook_size), ``frame_rate`` frames/s."""
         codes = np.asarray(codes)
         if codes.ndim != 2 or codes.shape[1] == 0 or not np.issubdtype(codes.dtype, np.integer):
@@ -114,7 +138,7 @@ class TokenGridView(TimePlot):
         self.veil.clear()
         self.label.hide()
         self._hover = None
-        self._show_levels(NUM_QUANTIZERS)
+        self._show_levels(self._empty_levels)
         self.timeline.set_extent(self, None)
 
     def codes(self) -> np.ndarray | None:
@@ -147,18 +171,18 @@ class TokenGridView(TimePlot):
     def highlight_code(self, level: int | None, code: int | None) -> None:
         """Dim every cell except those of ``level`` (from 1) holding ``code``.
 
-        ``code`` None keeps the whole level bright; ``level`` None removes the highlight.
+        ``code`` None keeps the whole level bright; ``level`` None removes the highlight. A
+        level these codes do not have (a code picked among all files' levels while a file with
+        fewer is shown) keeps no cell bright: nothing of it is here.
         """
         self._highlight = (level, code)
         if self._codes is None or level is None:
             self.veil.clear()
             self.veil.hide()
             return
-        levels = self._codes.shape[0]
-        if not 1 <= level <= levels:
-            raise ValueError(f"level must be in 1..{levels}, got {level}")
         keep = np.zeros(self._codes.shape, dtype=bool)
-        keep[level - 1] = True if code is None else self._codes[level - 1] == code
+        if 1 <= level <= self._codes.shape[0]:
+            keep[level - 1] = True if code is None else self._codes[level - 1] == code
         veil = np.zeros(self._codes.shape + (4,), dtype=np.uint8)
         veil[~keep] = palette_color(self, QPalette.ColorRole.Base, DIM_ALPHA).getRgb()
         self.veil.setImage(veil, levels=(0, 255))

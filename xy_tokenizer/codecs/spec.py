@@ -111,3 +111,15 @@ class FamilySpec:
     description: str = ""
     #: A separately downloaded semantic encoder this family needs at load time, if any.
     semantic_model_variant: str | None = None
+    #: Torch-free module whose ``check_encode_options(**options)`` holds the family's rules for
+    #: ``encode`` options (as its codecs apply them), so that a value can be checked before a
+    #: model is loaded (the studio's Preferences). None: checked by the loaded codec only.
+    encode_rules: str | None = None
+
+    def check_encode_options(self, **options: Any) -> None:
+        """Raise :class:`~xy_tokenizer.errors.XYTokenizerError` for ``encode`` options this
+        family refuses, without loading a model; no-op when the family publishes no rules."""
+        if self.encode_rules is not None:
+            import importlib
+
+            importlib.import_module(self.encode_rules).check_encode_options(**options)

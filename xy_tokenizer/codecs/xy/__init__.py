@@ -15,6 +15,7 @@ FAMILY = FamilySpec(
     name="xy_tokenizer",
     label="XY-Tokenizer",
     loader="xy_tokenizer.codecs.xy.loader",
+    encode_rules="xy_tokenizer.codecs.xy.windowing",
     description="Semantic (Whisper-style) + acoustic encoders, 8-level RVQ at 12.5 Hz, Vocos decoder.",
     variants=(
         Variant(id="xy_tokenizer_16k", label="XY-Tokenizer (paper release), 16 kHz out", aliases=("16k",),

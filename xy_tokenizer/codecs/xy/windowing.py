@@ -1,5 +1,6 @@
 """The reference's encoder windowing rule, in one place and free of torch (the CLI checks
-``--overlap`` before it loads a model)."""
+``--overlap`` before it loads a model; the family's ``encode_rules``, so the studio checks its
+Preferences with no model loaded)."""
 from __future__ import annotations
 
 from xy_tokenizer.codecs.xy.constants import INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN, WINDOW_SECONDS
@@ -20,3 +21,18 @@ def encode_step(overlap: float) -> int:
             f"overlap {overlap:g} s leaves a step that is not a whole number of tokens; use a multiple "
             f"of {SAMPLES_PER_TOKEN / INPUT_SAMPLE_RATE:g} s (one token)")
     return round(tokens) * SAMPLES_PER_TOKEN
+
+
+#: The ``encode`` options XY-Tokenizer takes.
+ENCODE_OPTION_NAMES = ("overlap",)
+
+
+def check_encode_options(**options) -> None:
+    """Raise :class:`XYTokenizerError` for options XY-Tokenizer does not take or values it
+    refuses (the rule :meth:`XYTokenizerCodec.check_encode_options` applies)."""
+    unknown = sorted(k for k, v in options.items() if v is not None and k not in ENCODE_OPTION_NAMES)
+    if unknown:
+        raise XYTokenizerError(f"xy_tokenizer does not take {', '.join(unknown)} (it takes "
+                               f"{', '.join(ENCODE_OPTION_NAMES)})")
+    if options.get("overlap") is not None:
+        encode_step(options["overlap"])
