@@ -1,11 +1,14 @@
-"""The codebook dock: what each RVQ level uses, for the current file or every loaded file.
+"""The codebook dock: what each level uses, for the current file or every loaded file.
 
-For the chosen level (L1..L8) it shows the usage histogram of the codes, utilisation, entropy
+Any levels x codebook size (8 RVQ levels x 1024 codes, one FSQ level x 65,536 codes). The
+level list offers only the levels the codes in scope have. For the chosen level it shows the usage histogram of the codes, utilisation, entropy
 against its log2(codebook size) maximum, perplexity, the most frequent codes and the codes
 never used (:mod:`xy_tokenizer.stats`), and a 2-D PCA projection of the level's code vectors
 with the used codes coloured and sized by count. Selecting a code (in the table or by clicking
 its point) emits ``codeSelected(level, code)``, which the studio sends to the token grid's
-``highlight_code``. Projections are computed once per level and model, then cached.
+``highlight_code``. Projections are computed once per level and model, then cached; large
+codebooks are drawn in part (every used code, then an even sample of the unused ones, at most
+:data:`MAX_POINTS`) and their histogram in bins (at most :data:`MAX_BARS`).
 """
 from __future__ import annotations
 
@@ -22,7 +25,6 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QDock
                                QRadioButton, QScrollArea, QSplitter, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from xy_tokenizer.codecs.xy.constants import CODEBOOK_SIZE, NUM_QUANTIZERS
 from xy_tokenizer.errors import XYTokenizerError
 from xy_tokenizer.analysis.stats import LevelStats, level_label, level_stats, pca_2d
 
@@ -36,6 +38,38 @@ UNUSED_ALPHA = 70
 SELECTED_SIZE = 22.0
 COLORMAP = "viridis"
 TOP_COLUMNS = ("Code", "Count", "Share")
+#: Projection points drawn at most (used codes first); histogram bars at most (codes binned).
+MAX_POINTS = 4096
+MAX_BARS = 2048
+#: Longer lists of unused codes are written as ranges ("0-12 15 17-30").
+MAX_LISTED_CODES = 1024
+
+
+def code_ranges(codes: np.ndarray) -> str:
+    """Sorted codes as runs: ``[0, 1, 2, 5, 7, 8]`` -> ``"0-2 5 7-8"``."""
+    codes = np.asarray(codes, dtype=np.int64)
+    if codes.size == 0:
+        return ""
+    breaks = np.flatnonzero(np.diff(codes) != 1)
+    starts = np.concatenate(([codes[0]], codes[breaks + 1]))
+    ends = np.concatenate((codes[breaks], [codes[-1]]))
+    return " ".join(str(a) if a == b else f"{a}-{b}" for a, b in zip(starts.tolist(), ends.tolist()))
+
+
+def shown_codes(counts: np.ndarray, limit: int = MAX_POINTS) -> np.ndarray:
+    """Codes drawn in the projection, least used first (used ones drawn on top): all of them
+    when there are at most ``limit``; else the ``limit`` most used of the used ones, or every
+    used one and an evenly spaced sample of the unused ones."""
+    counts = np.asarray(counts)
+    order = np.argsort(counts, kind="stable")
+    if counts.size <= limit:
+        return order
+    used = np.flatnonzero(counts > 0)
+    if used.size >= limit:
+        return order[-limit:]
+    unused = np.flatnonzero(counts == 0)
+    sample = unused[np.linspace(0, unused.size - 1, limit - used.size).round().astype(np.int64)]
+    return np.concatenate((np.unique(sample), used[np.argsort(counts[used], kind="stable")]))
 
 
 def point_sizes(counts: np.ndarray) -> np.ndarray:
@@ -85,8 +119,8 @@ class CodebookPanel(QDockWidget):
         body = QWidget()
         self.level_box = QComboBox()
         self.level_box.setObjectName("codebookLevel")
-        self.level_box.addItems([level_label(i) for i in range(NUM_QUANTIZERS)])
-        self.level_box.setToolTip("Residual level (L1 is the first, coarsest quantizer)")
+        self.level_box.addItem(level_label(0))
+        self.level_box.setToolTip("Quantizer level (L1 is the first, coarsest one)")
         self.file_button = QRadioButton("This file")
         self.all_button = QRadioButton("All files")
         self.file_button.setToolTip("Statistics of the file shown in the views")
@@ -206,6 +240,14 @@ class CodebookPanel(QDockWidget):
         self._stats = {FILE: None, ALL: None}
         self._refresh()
 
+    def codec(self) -> Any:
+        """The model whose codebooks are shown (None: none)."""
+        return self._codec
+
+    def file_codes(self) -> np.ndarray | None:
+        """The current file's codes (k, T), None when there is no file."""
+        return self._file_codes
+
     def set_file_codes(self, codes: np.ndarray | None) -> None:
         """Codes (k, T) of the current file (None: no file). Clears the selected code."""
         self._file_codes = None if codes is None else np.asarray(codes)
@@ -222,8 +264,14 @@ class CodebookPanel(QDockWidget):
             self._refresh()
 
     def set_level(self, level: int) -> None:
-        """Show level ``level`` (1-based)."""
+        """Show level ``level`` (1-based); ValueError for a level the codes in scope lack."""
+        if not 1 <= level <= self.level_box.count():
+            raise ValueError(f"level {level} does not exist here: the codes have levels 1..{self.level_box.count()}")
         self.level_box.setCurrentIndex(level - 1)
+
+    def levels(self) -> int:
+        """Levels offered: those of the codes in scope (the model's while there are none)."""
+        return self.level_box.count()
 
     def level(self) -> int:
         """The level shown (1-based)."""
@@ -237,7 +285,35 @@ class CodebookPanel(QDockWidget):
         return ALL if self.all_button.isChecked() else FILE
 
     def codebook_size(self) -> int:
-        return int(self._codec.codebook_size) if self._codec is not None else CODEBOOK_SIZE
+        """The model's codebook size; with no model, the smallest power of two above the codes'."""
+        if self._codec is not None:
+            return int(self._codec.codebook_size)
+        arrays = self._scope_arrays()
+        largest = max((int(a.max()) for a in arrays if a.size), default=0)
+        return 1 << max(1, largest.bit_length())
+
+    def _scope_arrays(self) -> list[np.ndarray]:
+        if self.scope() == FILE:
+            return [] if self._file_codes is None else [self._file_codes]
+        return list(self._session_codes)
+
+    def _update_levels(self) -> None:
+        """Offer the levels of the codes in scope (the model's while there are none), keeping
+        the chosen level where it still exists."""
+        arrays = self._scope_arrays()
+        if arrays:
+            count = max(int(a.shape[0]) if a.ndim == 2 else 1 for a in arrays)
+        else:
+            count = int(self._codec.num_quantizers) if self._codec is not None else 1
+        count = max(1, count)
+        if count == self.level_box.count():
+            return
+        chosen = min(self.level_box.currentIndex(), count - 1)
+        self.level_box.blockSignals(True)
+        self.level_box.clear()
+        self.level_box.addItems([level_label(i) for i in range(count)])
+        self.level_box.setCurrentIndex(max(0, chosen))
+        self.level_box.blockSignals(False)
 
     def current_stats(self) -> LevelStats | None:
         """Statistics of the shown level and scope, None when there are no codes for it."""
@@ -253,6 +329,8 @@ class CodebookPanel(QDockWidget):
             # One copy of all codebooks off the device; each level's SVD when first shown.
             self._projections[self._codec] = (self._codec.codebooks(), {})
         books, projected = self._projections[self._codec]
+        if not 1 <= level <= books.shape[0]:
+            return None
         if level not in projected:
             projected[level] = pca_2d(books[level - 1])
         return projected[level]
@@ -320,6 +398,7 @@ class CodebookPanel(QDockWidget):
         self._refresh(notify=True)
 
     def _refresh(self, notify: bool = False) -> None:
+        self._update_levels()
         self._problem = ""
         stats = self.current_stats()
         self._show_numbers(stats)
@@ -348,7 +427,9 @@ class CodebookPanel(QDockWidget):
         self.tokens_label.setText(f"Tokens: {stats.total}")
         self.unused_label.setText(f"Never used: {stats.unused.size}")
         self.unused_button.setEnabled(stats.unused.size > 0)
-        self.unused_list.setPlainText(" ".join(str(code) for code in stats.unused.tolist()))
+        unused = stats.unused
+        self.unused_list.setPlainText(code_ranges(unused) if unused.size > MAX_LISTED_CODES
+                                      else " ".join(str(code) for code in unused.tolist()))
 
     def _empty_text(self) -> str:
         if self.scope() == ALL and not self._session_codes:
@@ -362,7 +443,14 @@ class CodebookPanel(QDockWidget):
             self.bars.setOpts(x0=[], height=[])
             return
         size = stats.counts.size
-        self.bars.setOpts(x0=np.arange(size), height=stats.counts, width=1.0)
+        if size <= MAX_BARS:
+            self.bars.setOpts(x0=np.arange(size), height=stats.counts, width=1.0)
+        else:                       # one bar per bin of `width` neighbouring codes
+            width = math.ceil(size / MAX_BARS)
+            padded = np.zeros(width * math.ceil(size / width), dtype=np.int64)
+            padded[:size] = stats.counts
+            sums = padded.reshape(-1, width).sum(axis=1)
+            self.bars.setOpts(x0=np.arange(sums.size) * width, height=sums, width=float(width))
         self.histogram.setXRange(0, size, padding=0.01)
         self.histogram.setLimits(xMin=-0.5, xMax=size + 0.5)
 
@@ -389,17 +477,19 @@ class CodebookPanel(QDockWidget):
         size = projection.shape[0]
         counts = stats.counts if stats is not None and stats.counts.size == size else np.zeros(size, np.int64)
         sizes = point_sizes(counts)
-        used = counts > 0
+        order = shown_codes(counts)        # used (and frequent) codes drawn on top
+        shown = counts[order]
         colormap = pg.colormap.get(COLORMAP)
-        dim = palette_color(self, QPalette.ColorRole.Text, UNUSED_ALPHA)
-        brushes = [pg.mkBrush(dim)] * size
-        if used.any():
-            shade = np.log1p(counts[used]) / math.log1p(counts.max())
-            for code, value in zip(np.flatnonzero(used), colormap.map(0.15 + 0.85 * shade, mode="qcolor")):
-                brushes[code] = pg.mkBrush(value)
-        order = np.argsort(counts, kind="stable")        # used (and frequent) codes drawn on top
-        self.scatter.setData(pos=projection[order], size=sizes[order], data=order,
-                             brush=[brushes[code] for code in order], pen=None)
+        dim = pg.mkBrush(palette_color(self, QPalette.ColorRole.Text, UNUSED_ALPHA))
+        brushes = [dim] * order.size
+        used = np.flatnonzero(shown > 0)
+        if used.size:
+            shade = np.log1p(shown[used]) / math.log1p(counts.max())
+            for index, value in zip(used, colormap.map(0.15 + 0.85 * shade, mode="qcolor")):
+                brushes[index] = pg.mkBrush(value)
+        self.projection.setTitle("" if order.size == size else
+                                 f"{order.size} of {size} codes drawn (all used ones)")
+        self.scatter.setData(pos=projection[order], size=sizes[order], data=order, brush=brushes, pen=None)
 
     def _point_tip(self, x: float, y: float, data: Any) -> str:
         stats = self.current_stats()
@@ -427,3 +517,46 @@ class CodebookPanel(QDockWidget):
                                               style=Qt.PenStyle.DashLine))
         self.selected_marker.setPen(pg.mkPen(text, width=2))
         self.selected_marker.setBrush(pg.mkBrush(None))
+
+
+def same_codebook(a: Any, b: Any) -> bool:
+    """Whether codes of codecs ``a`` and ``b`` index the same kind of codebook (family and
+    size), so that their statistics may be added."""
+    return a is b or (a is not None and b is not None and a.family == b.family
+                      and a.codebook_size == b.codebook_size)
+
+
+def create(window) -> CodebookPanel:
+    """The codebook dock of ``window`` (see :mod:`app.panels`): the shown file's codes with the
+    model that made them, every listed file's codes of the same kind of codebook for "All
+    files", and selected codes highlighted in the token grid."""
+    panel = CodebookPanel(window)
+
+    def session(*_args) -> None:
+        codec = panel.codec()
+        panel.set_session_codes([row.result.codes for row in window.files.rows()
+                                 if row.has_result and row.result.codes is not None
+                                 and (codec is None or same_codebook(row.codec, codec))])
+
+    def shown(row) -> None:
+        before = panel.codec()
+        if row is not None and row.has_result and row.result.codes is not None:
+            panel.set_codec(row.codec)
+            panel.set_file_codes(row.result.codes)
+        else:
+            panel.set_file_codes(None)
+        if panel.codec() is not before:
+            session()
+
+    def model_loaded(codec) -> None:
+        if panel.file_codes() is None:
+            panel.set_codec(codec)
+            session()
+
+    window.shownChanged.connect(shown)
+    window.jobs.modelLoaded.connect(model_loaded)
+    window.files.resultChanged.connect(session)
+    window.files.rowsRemoved.connect(session)
+    window.files.modelReset.connect(session)
+    panel.codeSelected.connect(window.comparison.tokens.highlight_code)
+    return panel

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Iterator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout,
                                QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget)
 
-from xy_tokenizer.jobs import JobEvent, export_results, planned_outputs
+from xy_tokenizer.jobs import EventKind, JobEvent, export_results, planned_outputs
 
 from .path_field import PathField
 
@@ -57,10 +57,10 @@ def export_groups(groups: list[tuple[Any, list[Any]]], choice: ExportChoice, *, 
         for event in export_results(codec, results, choice.out_dir, tokens=choice.tokens,
                                     audio=choice.audio, overwrite=overwrite,
                                     audio_subtype=choice.audio_subtype, cancel=cancel):
-            if event.kind == "finished" and number < len(groups):
+            if event.kind == EventKind.FINISHED and number < len(groups):
                 continue
             yield event
-            if event.kind == "cancelled":
+            if event.kind == EventKind.CANCELLED:
                 return
 
 

@@ -99,3 +99,12 @@ class LogPanel(QDockWidget):
 
     def clear(self) -> None:
         self.view.clear()
+
+    def shutdown(self) -> None:
+        """The window closes: stop taking log records (see :meth:`detach`)."""
+        self.detach()
+
+
+def create(window) -> LogPanel:
+    """The log dock of ``window`` (see :mod:`app.panels`)."""
+    return LogPanel(window)

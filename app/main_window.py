@@ -1,8 +1,10 @@
 """The studio window: file list, comparison views, A/B player, jobs, export, settings.
 
 Composition only: each part lives in its own module (file list, job controller, views,
-player, first-run panel, log panel, dialogs). Nothing here imports torch; the model loads on
-the job controller's worker.
+player, first-run panel, dialogs); the docks come from :data:`app.panels.PANELS`; all
+background work runs on one :class:`~app.tasks.TaskRunner`. Nothing here imports torch or
+knows a codec's numbers: rates, levels and codebook sizes come from the loaded codec (or, for
+a file's result, the codec that made it). The model loads on the job controller's worker.
 """
 from __future__ import annotations
 
@@ -12,36 +14,36 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDragMoveEvent,
                           QDropEvent, QKeySequence)
 from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QLabel, QMainWindow,
                                QProgressBar, QPushButton, QSplitter, QStackedWidget, QStyle,
                                QToolBar, QVBoxLayout, QWidget)
 
+from xy_tokenizer import registry
+from xy_tokenizer.errors import XYTokenizerError
 from xy_tokenizer.io import paths
 from xy_tokenizer.io.audio import AUDIO_EXTENSIONS
-from xy_tokenizer.codecs.xy.constants import FRAME_RATE, INPUT_SAMPLE_RATE
 
-from .codebook_panel import CodebookPanel
 from .export_dialog import CANCEL, OVERWRITE, ConflictResolver, ExportChoice, ExportDialog, \
     ask_overwrite, existing_outputs
-from .file_list import (AUDIO, CANCELLED, DECODED, DONE, FAILED, TOKENS, FileListModel, FileListView,
-                        FileRow, paths_from_mime)
+from .file_list import SETTLED, FileListModel, FileListView, FileRow, RowKind, RowStatus, paths_from_mime
 from .first_run import DownloadDialog, FirstRunPanel
-from .job_controller import JobController, ModelSource
-from .log_panel import LogPanel
-from .metrics_panel import MetricsPanel
+from .job_controller import SETTINGS_HINT, JobController, ModelSource
 from .metrics_queue import MetricsQueue
+from .panels import PANELS, PanelSpec
 from .player import ABPlayer
 from .playback_bar import PlaybackBar
 from .preferences import CHECKPOINT_FILTER, PreferencesDialog, model_changed
 from .preview import AudioPreview
 from .progressive import ProgressiveControl
 from .provenance import decoded_by
-from .settings import Settings, load_settings, save_settings
-from .token_files import rows_for_paths
+from .settings import Settings, check_overlap, load_settings, save_settings
+from .tasks import SCAN, TaskRunner
+from .token_files import ScanBatch, scan_paths
 from .views.comparison import ComparisonView
+from .worker import JobWorker
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +51,9 @@ APP_TITLE = "XY-Tokenizer Studio"
 #: closeEvent waits this long for a running job to stop.
 CLOSE_JOIN_MS = 2000
 PROGRESS_STEPS = 1000
-#: Default layout (pixels): window, file list width, log dock height.
+#: Default layout (pixels): window, file list width (dock sizes: app.panels).
 DEFAULT_SIZE = (1400, 900)
 FILE_LIST_WIDTH = 470
-LOG_HEIGHT = 120
-CODEBOOK_WIDTH = 340
 AUDIO_FILTER = "Audio files (" + " ".join(f"*{e}" for e in sorted(AUDIO_EXTENSIONS)) + ");;All files (*)"
 TOKEN_FILTER = "Token files (*.npy);;All files (*)"
 STUDIO_PAGE, FIRST_RUN_PAGE = 0, 1
@@ -72,7 +72,14 @@ class MainWindow(QMainWindow):
 
     ``resolve_conflicts(existing_paths) -> "overwrite" | "skip" | "cancel"`` decides about
     files an export would replace (a dialog by default; tests pass their own).
+
+    Signals: ``shownChanged(object row)`` -- the file shown in the views changed (a FileRow,
+    None for none); ``pathsAdded(list rows)`` -- a scan started by :meth:`add_paths` ended,
+    with the rows it added.
     """
+
+    shownChanged = Signal(object)
+    pathsAdded = Signal(list)
 
     def __init__(self, settings: Settings | None = None, *,
                  resolve_conflicts: ConflictResolver | None = None):
@@ -89,23 +96,17 @@ class MainWindow(QMainWindow):
         self._download_dialog: DownloadDialog | None = None
 
         self.files = FileListModel(self)
-        self.jobs = JobController(self.files, self)
-        self.preview = AudioPreview(self)
+        self.tasks = TaskRunner(self)
+        self.jobs = JobController(self.files, self.tasks, self)
+        self.preview = AudioPreview(self.tasks, self)
         self.player = ABPlayer(self)
         self._build_actions()
         self._build_central()
         self._build_menus_and_toolbar()
         self._build_status_bar()
-        self.log_panel = LogPanel(self)
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_panel)
-        self.view_menu.addAction(self.log_panel.toggleViewAction())
-        self.metrics_queue = MetricsQueue(self.files, self)
-        self.codebook_panel = CodebookPanel(self)
-        self.metrics_panel = MetricsPanel(self.files, self)
-        self.add_dock(self.codebook_panel)
-        self.add_dock(self.metrics_panel)
-        self.tabifyDockWidget(self.codebook_panel, self.metrics_panel)
-        self.codebook_panel.raise_()
+        self.metrics_queue = MetricsQueue(self.files, self.tasks, self)
+        self.panels: dict[str, QDockWidget] = {}
+        self._build_panels()
         self._connect()
         self._restore_layout()
         self.jobs.set_model_source(self._model_source())
@@ -183,7 +184,7 @@ class MainWindow(QMainWindow):
         self.comparison = ComparisonView()
         self.playback_bar = PlaybackBar([self.act_rewind, self.act_play, None, self.act_a, self.act_b,
                                          None, self.act_loop, self.act_level])
-        self.progressive = ProgressiveControl()
+        self.progressive = ProgressiveControl(self.tasks)
         studio = QWidget()
         studio_layout = QVBoxLayout(studio)
         studio_layout.setContentsMargins(0, 0, 0, 0)
@@ -288,10 +289,6 @@ class MainWindow(QMainWindow):
         self.files.rowsRemoved.connect(lambda *_: self._update_actions())
         self.files.modelReset.connect(lambda: self._update_actions())
         self.files.resultChanged.connect(self._on_result_changed)
-        self.files.rowsRemoved.connect(lambda *_: self._update_session_codes())
-        self.files.modelReset.connect(self._update_session_codes)
-        self.metrics_queue.measured.connect(lambda _uid: self.metrics_panel.refresh())
-        self.codebook_panel.codeSelected.connect(self.comparison.tokens.highlight_code)
         self.progressive.reconstructionReady.connect(self._show_reconstruction)
         self.first_run.checkpointChosen.connect(self.use_checkpoint)
         self.jobs.modelLoaded.connect(self._on_model_loaded)
@@ -355,9 +352,18 @@ class MainWindow(QMainWindow):
         self.jobs.load_model()
 
     def _on_model_loaded(self, codec: Any) -> None:
-        if self._shown_result is None:
-            self.codebook_panel.set_codec(codec)
         self._previous_model = None
+        self.settings.model_family = codec.family
+        self.preview.set_sample_rate(codec.input_sample_rate)
+        self.comparison.tokens.set_empty_levels(codec.num_quantizers)
+        for row in self.files.rows():          # token files whose sidecar gave no frame rate
+            if row.kind == RowKind.TOKENS and row.frame_rate is None and row.frames is not None:
+                self.files.update(row.uid, duration=row.frames / codec.frame_rate)
+        try:
+            check_overlap(self.settings.overlap, codec)
+        except XYTokenizerError as exc:
+            log.warning("the window overlap in your settings does not suit %s: %s; %s",
+                        codec.variant, exc, SETTINGS_HINT)
         # torch brought hundreds of thousands of long-lived objects; a full collection would
         # walk them all on the GUI thread (100+ ms pauses). They live as long as the app.
         gc.freeze()
@@ -396,8 +402,13 @@ class MainWindow(QMainWindow):
         self._download_dialog.show()
         self._download_dialog.raise_()
 
+    def check_overlap(self, seconds: float) -> None:
+        """Raise XYTokenizerError when the model refuses this window overlap: the loaded codec
+        decides, else the rules of the family of the model last loaded."""
+        check_overlap(seconds, self.jobs.codec, self.settings.model_family)
+
     def show_preferences(self) -> None:
-        dialog = PreferencesDialog(self.settings, self)
+        dialog = PreferencesDialog(self.settings, self, check_overlap=self.check_overlap)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         self.apply_settings(dialog.values())
@@ -414,28 +425,67 @@ class MainWindow(QMainWindow):
             self.preload_model()
 
     # files ------------------------------------------------------------------------------
-    def add_paths(self, paths_: list[Path | str]) -> list[FileRow]:
-        """Add audio files, token files and folders (what a drop does). Token files are decoded
-        right away when a model is available. Returns the new rows."""
-        rows, problems = rows_for_paths(paths_)
-        for problem in problems:
-            log.warning("%s", problem)
-        listed = self.files.listed_paths()
-        fresh = [row for row in rows if row.path.resolve() not in listed]
-        if len(fresh) < len(rows):
-            log.info("%d file(s) already in the list were not added again", len(rows) - len(fresh))
-        self.files.add_rows(fresh)
+    def add_paths(self, paths_: list[Path | str]) -> JobWorker:
+        """Add audio files, token files and folders (what a drop does).
+
+        The paths are expanded on the ``scan`` lane of the task runner (the GUI thread never
+        walks a folder or reads a header); rows appear in batches as they are found, files
+        already listed are skipped, and token files are decoded once the scan ends when a model
+        is available. ``pathsAdded(rows)`` fires at the end. Returns the scan's worker.
+        """
+        paths_ = [Path(p) for p in paths_]
         for path in paths_:
-            self.settings.add_recent(Path(path).resolve())
-        if fresh:
-            self.settings.last_dir = str(Path(paths_[-1]).resolve().parent)
-            log.info("added %d file(s)", len(fresh))
-            if self.file_view.current_position() < 0:
-                self.file_view.select_position(self.files.position_of(fresh[0].uid))
-        tokens = [row.uid for row in fresh if row.kind == TOKENS and row.status != FAILED]
+            self.settings.add_recent(path.resolve())
+        codec = self.jobs.codec
+        frame_rate = codec.frame_rate if codec is not None else self._default_frame_rate()
+        added: list[FileRow] = []
+
+        def scan(report_progress, is_cancelled):
+            return scan_paths(paths_, frame_rate=frame_rate, is_cancelled=is_cancelled, report=report_progress)
+
+        worker = JobWorker(scan, name="scan", parent=self)
+        worker.event.connect(lambda batch: self._add_batch(batch, added))
+        worker.error.connect(lambda message: log.error("adding files failed: %s", message))
+        worker.finished.connect(lambda: self._on_scan_finished(paths_, added))
+        self.tasks.submit(worker, SCAN)
+        return worker
+
+    @staticmethod
+    def _default_frame_rate() -> float | None:
+        """Frames per second assumed for token files without a sidecar before a model loads:
+        the registry's first variant's (the durations are updated when a model loads)."""
+        variants = registry.variants()
+        return variants[0].frame_rate if variants else None
+
+    def _add_batch(self, batch: ScanBatch, added: list[FileRow]) -> None:
+        """List the new rows of one scan batch (skipping files already listed)."""
+        for problem in batch.problems:
+            log.warning("%s", problem)
+        fresh, repeated = [], 0
+        for row in batch.rows:
+            if self.files.is_listed(row):
+                repeated += 1
+            else:
+                fresh.append(row)
+        if repeated:
+            log.info("%d file(s) already in the list were not added again", repeated)
+        if not fresh:
+            return
+        first = not added
+        self.files.add_rows(fresh)
+        added.extend(fresh)
+        if first and self.file_view.current_position() < 0:
+            self.file_view.select_position(self.files.position_of(fresh[0].uid))
+
+    def _on_scan_finished(self, paths_: list[Path], added: list[FileRow]) -> None:
+        if added:
+            self.settings.last_dir = str(paths_[-1].resolve().parent)
+            log.info("added %d file(s)", len(added))
+        tokens = [row.uid for row in added if row.kind == RowKind.TOKENS and row.status != RowStatus.FAILED
+                  and self.files.by_uid(row.uid) is not None]
         if tokens and self.model_available():
             self.jobs.process(tokens, overlap=self.settings.overlap, batch_size=self.settings.batch_size)
-        return fresh
+        self.pathsAdded.emit(list(added))
 
     def choose_files(self) -> None:
         names, _ = QFileDialog.getOpenFileNames(self, "Add audio files", self.settings.last_dir, AUDIO_FILTER)
@@ -525,22 +575,16 @@ class MainWindow(QMainWindow):
         self.act_export_all.setEnabled(any(r.has_result for r in rows))
 
     def _on_result_changed(self, uid: int) -> None:
-        """Log which model made the new result (and a cross-variant decode); update the
-        codebook statistics of all files."""
+        """Log which model made the new result (and a cross-variant decode)."""
         row = self.files.by_uid(uid)
         if row is not None and row.has_result:
             log.info("%s: %s", row.path.name, decoded_by(row.codec, row.result))
-        self._update_session_codes()
-
-    def _update_session_codes(self) -> None:
-        self.codebook_panel.set_session_codes([row.result.codes for row in self.files.rows()
-                                               if row.has_result and row.result.codes is not None])
 
     def _on_rows_changed(self, top_left, _bottom_right, _roles=None) -> None:
         row = self.files.row(top_left.row())
         if row.uid == self._shown_uid and row.has_result and self._shown_result is not row.result:
             self._show_row(row)
-        if row.status in (DONE, DECODED, FAILED, CANCELLED):
+        if row.status in SETTLED:
             self._update_actions()
 
     # export -----------------------------------------------------------------------------
@@ -599,30 +643,31 @@ class MainWindow(QMainWindow):
         self._shown_original = None
         result = row.result if row is not None and row.has_result else None
         if result is None:
-            self.progressive.set_file(None, None, None)
-            self.codebook_panel.set_file_codes(None)
+            self.progressive.set_file(None, None, self.jobs.codec)
         if row is None:
             self.player.set_sources(original=None, reconstruction=None)
             self.setWindowTitle(APP_TITLE)
+            self.shownChanged.emit(None)
             return
         self.setWindowTitle(f"{row.path.name} \u2014 {APP_TITLE}")
         if result is None:
             self.player.set_sources(original=None, reconstruction=None)
-            if row.kind == AUDIO and row.status != FAILED:
+            self.shownChanged.emit(row)
+            if row.kind == RowKind.AUDIO and row.status != RowStatus.FAILED:
                 self.preview.request(row.uid, row.path)
             return
         self._shown_result = result
-        rate = row.codec.output_sample_rate
+        codec = row.codec
+        rate = codec.output_sample_rate
         original = None
         if result.original is not None:
-            original = (result.original, INPUT_SAMPLE_RATE)
-            self.comparison.set_original(result.original, INPUT_SAMPLE_RATE)
+            original = (result.original, codec.input_sample_rate)
+            self.comparison.set_original(result.original, codec.input_sample_rate)
         self._shown_original = original
-        self.progressive.set_file(row.uid, result, row.codec)
+        self.progressive.set_file(row.uid, result, codec)
         self.comparison.set_reconstruction(result.audio, rate, self.progressive.label())
-        self.comparison.set_codes(result.codes, FRAME_RATE)
-        self.codebook_panel.set_codec(row.codec)
-        self.codebook_panel.set_file_codes(result.codes)
+        self.comparison.set_codes(result.codes, codec.frame_rate, codec.codebook_size)
+        self.shownChanged.emit(row)
         self.player.set_sources(original=original, reconstruction=(result.audio, rate))
         if original is None:
             self.set_active("B")
@@ -633,12 +678,12 @@ class MainWindow(QMainWindow):
         self.comparison.set_reconstruction(samples, rate, label)
         self.player.set_sources(original=self._shown_original, reconstruction=(samples, rate))
 
-    def _on_preview(self, uid: int, samples: Any) -> None:
+    def _on_preview(self, uid: int, samples: Any, rate: int) -> None:
         row = self.files.by_uid(uid)
         if row is None or uid != self._shown_uid or row.has_result:
             return
-        self.comparison.set_original(samples, INPUT_SAMPLE_RATE)
-        self.player.set_sources(original=(samples, INPUT_SAMPLE_RATE), reconstruction=None)
+        self.comparison.set_original(samples, rate)
+        self.player.set_sources(original=(samples, rate), reconstruction=None)
         self.set_active("A")
 
     def toggle_play(self) -> None:
@@ -699,10 +744,36 @@ class MainWindow(QMainWindow):
             self.add_paths(dropped)
 
     # docks, layout, settings ------------------------------------------------------------
+    def _build_panels(self) -> None:
+        """Every dock of :data:`app.panels.PANELS`, in order (tabbed where asked)."""
+        for spec in PANELS:
+            dock = spec.factory(self)
+            dock.setObjectName(spec.id)
+            dock.setWindowTitle(spec.title)
+            self.add_dock(dock, spec.area)
+            if spec.tab_with:
+                self.tabifyDockWidget(self.panels[spec.tab_with], dock)
+                self.panels[spec.tab_with].raise_()
+            self.panels[spec.id] = dock
+            if spec.attr:
+                setattr(self, spec.attr, dock)
+
     def add_dock(self, dock: QDockWidget, area=Qt.DockWidgetArea.RightDockWidgetArea) -> None:
         """Add a dock (with an entry in the View menu); give it an objectName to be restored."""
         self.addDockWidget(area, dock)
         self.view_menu.addAction(dock.toggleViewAction())
+
+    def _default_dock_layout(self, specs: tuple[PanelSpec, ...]) -> None:
+        """Docks at their default sizes; those that need room start closed on small screens."""
+        room = self.screen().availableGeometry().width() >= DEFAULT_SIZE[0]
+        vertical = (Qt.DockWidgetArea.TopDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea)
+        for spec in specs:
+            dock = self.panels[spec.id]
+            if spec.needs_room:
+                dock.setVisible(room)
+            if spec.size and not spec.tab_with:
+                orientation = Qt.Orientation.Vertical if spec.area in vertical else Qt.Orientation.Horizontal
+                self.resizeDocks([dock], [spec.size], orientation)
 
     def _restore_layout(self) -> None:
         """The saved layout, or the default one: file list a third wide, a short log dock."""
@@ -716,13 +787,7 @@ class MainWindow(QMainWindow):
             # width; give them once the docks have taken their room.
             QTimer.singleShot(0, self._default_split)
         if not (self.settings.window_state and self.restoreState(_from_b64(self.settings.window_state))):
-            self.resizeDocks([self.log_panel], [LOG_HEIGHT], Qt.Orientation.Vertical)
-            # The codebook and quality docks sit beside the views where the screen has room
-            # for the default window; on smaller screens they start closed (View menu).
-            room = self.screen().availableGeometry().width() >= DEFAULT_SIZE[0]
-            for dock in (self.codebook_panel, self.metrics_panel):
-                dock.setVisible(room)
-            self.resizeDocks([self.codebook_panel], [CODEBOOK_WIDTH], Qt.Orientation.Horizontal)
+            self._default_dock_layout(PANELS)
 
     def _default_split(self) -> None:
         """File list FILE_LIST_WIDTH wide (all its columns readable), the views the rest."""
@@ -738,27 +803,30 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             log.error("could not save the settings: %s", exc)
 
-    def _workers(self) -> list:
-        """Every background worker of the window that has not finished."""
+    def _track_downloads(self) -> None:
+        """Downloads run on the first-run panel's own workers: count them as live work."""
         boxes = [self.first_run.download] + ([self._download_dialog.box] if self._download_dialog else [])
-        workers = [self.jobs.worker, self.preview.worker, self.progressive.worker,
-                   self.metrics_queue.worker] + [box.worker for box in boxes]
-        return [w for w in workers if w is not None and not w.is_done()]
+        for box in boxes:
+            worker = getattr(box, "worker", None)
+            if isinstance(worker, JobWorker):
+                self.tasks.track(worker)
+
+    def live_workers(self) -> list[JobWorker]:
+        """Every background worker of the window that runs now."""
+        self._track_downloads()
+        return self.tasks.live()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Save the settings, stop playback, cancel the jobs and join the workers (2 s in all)."""
+        """Cancel all background work at once, save the settings, stop playback, then join the
+        workers (CLOSE_JOIN_MS in all, counted from the start of the close)."""
+        deadline = time.monotonic() + CLOSE_JOIN_MS / 1000
+        self._track_downloads()
+        self.tasks.cancel_all()
         self._save_settings()
         self.player.stop()
-        self.jobs.cancel()
-        self.metrics_queue.cancel()
-        self.preview.drop_pending()
-        workers = self._workers()
-        for worker in workers:
-            worker.cancel()
-        deadline = time.monotonic() + CLOSE_JOIN_MS / 1000
-        for worker in workers:
-            if not worker.wait(int(max(0.0, deadline - time.monotonic()) * 1000)):
-                log.warning("%s is still finishing; it stops at its next check", worker.name)
-                worker.detach()
-        self.log_panel.detach()
+        self.tasks.shutdown(CLOSE_JOIN_MS, deadline)
+        for dock in self.panels.values():
+            shutdown = getattr(dock, "shutdown", None)
+            if callable(shutdown):
+                shutdown()
         super().closeEvent(event)

@@ -147,3 +147,10 @@ class MetricsPanel(QDockWidget):
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
+
+
+def create(window) -> MetricsPanel:
+    """The quality dock of ``window``: refreshed as each reconstruction is measured (see :mod:`app.panels`)."""
+    panel = MetricsPanel(window.files, window)
+    window.metrics_queue.measured.connect(lambda _uid: panel.refresh())
+    return panel

@@ -18,6 +18,7 @@ Connect the signals before :meth:`JobWorker.start`; keep a reference to the work
 """
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import traceback
@@ -47,12 +48,20 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+class Outcome(str, enum.Enum):
+    """How a job ended (carried from the worker thread to the GUI thread)."""
+
+    RESULT = "result"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+
 class _Thread(QThread):
     """Runs the job; its signals are emitted from the worker thread and queued to the GUI."""
 
     sig_progress = Signal(float, float)
     sig_event = Signal(object)
-    sig_outcome = Signal(str, object)  # ("result" | "error" | "cancelled", payload)
+    sig_outcome = Signal(str, object)  # (Outcome value, payload)
 
     def __init__(self, fn: JobFn, cancel_flag: threading.Event, name: str):
         super().__init__()
@@ -66,16 +75,16 @@ class _Thread(QThread):
             if isinstance(value, Iterator):
                 value = self._drain(value)
         except Cancelled:
-            self.sig_outcome.emit("cancelled", None)
+            self.sig_outcome.emit(Outcome.CANCELLED.value, None)
         except BaseException as exc:  # noqa: BLE001 -- a job failure must never kill the app
             log.error("job %s failed:\n%s", self.objectName(),
                       "".join(traceback.format_exception(exc)))
-            self.sig_outcome.emit("error", describe_error(exc))
+            self.sig_outcome.emit(Outcome.ERROR.value, describe_error(exc))
         else:
             if self._cancel_flag.is_set():
-                self.sig_outcome.emit("cancelled", None)
+                self.sig_outcome.emit(Outcome.CANCELLED.value, None)
             else:
-                self.sig_outcome.emit("result", value)
+                self.sig_outcome.emit(Outcome.RESULT.value, value)
 
     def _drain(self, events: Iterator) -> Any:
         while True:
@@ -126,7 +135,7 @@ class JobWorker(QObject):
         if self._thread.isRunning() or self._done:
             raise RuntimeError(f"the {self.name} worker already ran; cancel it instead")
         self._cancel_flag.set()
-        self._on_outcome("cancelled", None)
+        self._on_outcome(Outcome.CANCELLED.value, None)
 
     def is_running(self) -> bool:
         """True between :meth:`start` and ``finished``."""
@@ -167,9 +176,9 @@ class JobWorker(QObject):
 
     @Slot(str, object)
     def _on_outcome(self, kind: str, payload: object) -> None:
-        if kind == "result":
+        if kind == Outcome.RESULT:
             self.result.emit(payload)
-        elif kind == "error":
+        elif kind == Outcome.ERROR:
             self.error.emit(str(payload))
         else:
             self.cancelled.emit()
