@@ -16,10 +16,11 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app.export_dialog import CANCEL, OVERWRITE, SKIP, ExportChoice
-from app.file_list import CANCELLED, COL_STATUS, COL_TOKENS, DECODED, DONE, FAILED
-from app.main_window import MainWindow
+from app.file_list import COL_STATUS, COL_TOKENS, RowStatus
+from app.main_window import CLOSE_JOIN_MS, MainWindow
 from app.settings import Settings
 from app.worker import wait_for_detached
+from tests.studio import add_and_wait
 from tests.synth import speech_like, truncate, write
 from xy_tokenizer.io.audio import load_audio
 from xy_tokenizer.codecs.xy.constants import FRAME_RATE, INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN
@@ -81,9 +82,9 @@ def show(window, name):
 @pytest.fixture(scope="module")
 def processed(request, studio, media):
     """Drop the input folder and reconstruct everything (once for the module)."""
-    studio.add_paths([media / "in"])
-    assert studio.files.rowCount() == 3
     qtbot = QtBot(request)
+    add_and_wait(qtbot, studio, [media / "in"])
+    assert studio.files.rowCount() == 3
     wait_idle(qtbot, studio, studio.reconstruct_all)
     return studio
 
@@ -92,14 +93,14 @@ def test_job_completes_with_exact_codes_and_a_failed_file(processed, media, tiny
     window = processed
     for name in ("a.wav", "b.flac"):
         row = row_named(window, name)
-        assert row.status == DONE and row.message == ""
+        assert row.status == RowStatus.DONE and row.message == ""
         audio, _ = load_audio(row.path, 16000)
         expected = tiny16k_codec.encode([audio])[0]
         np.testing.assert_array_equal(row.result.codes, expected)
         assert (row.levels, row.frames) == expected.shape
         assert window.files.index(window.files.position_of(row.uid), COL_TOKENS).data() == f"8\u00d7{expected.shape[1]}"
     broken = row_named(window, "broken.wav")
-    assert broken.status == FAILED and "broken.wav" in broken.message and "truncated" in broken.message
+    assert broken.status == RowStatus.FAILED and "broken.wav" in broken.message and "truncated" in broken.message
     assert window.files.index(window.files.position_of(broken.uid), COL_STATUS).data(Qt.ItemDataRole.ToolTipRole) \
         == broken.message
     assert not window.overall_progress.isVisible() and not window.cancel_button.isVisible()
@@ -128,7 +129,7 @@ def test_views_show_the_selected_file(processed):
 
 def test_an_unprocessed_file_shows_and_plays_its_original(qtbot, processed, tmp_path):
     window = processed
-    window.add_paths([write(tmp_path / "fresh.wav", speech_like(2.0, seed=11))])
+    add_and_wait(qtbot, window, [write(tmp_path / "fresh.wav", speech_like(2.0, seed=11))])
     with qtbot.waitSignal(window.preview.ready, timeout=JOB_TIMEOUT):
         show(window, "fresh.wav")
     assert row_named(window, "fresh.wav").status == "ready"
@@ -186,9 +187,9 @@ def test_open_a_token_file_decodes_it(qtbot, processed, tmp_path, tiny16k_codec)
     codes = tiny16k_codec.encode([speech_like(2.5, seed=9)])[0]
     npy = tmp_path / "tokens" / "speech.npy"
     save_tokens(npy, codes, build_token_meta(tiny16k_codec, codes, source="synthetic"))
-    wait_idle(qtbot, window, lambda: window.add_paths([npy]))
+    wait_idle(qtbot, window, lambda: window.add_paths([npy]))     # scanned, then decoded right away
     row = row_named(window, "speech.npy")
-    assert row.status == DECODED and window.files.index(window.files.position_of(row.uid), COL_STATUS).data() \
+    assert row.status == RowStatus.DECODED and window.files.index(window.files.position_of(row.uid), COL_STATUS).data() \
         == "decoded from tokens"
     show(window, "speech.npy")
     from_file, _meta = load_tokens(npy)
@@ -238,7 +239,7 @@ def test_export_writes_files_then_skips_or_overwrites_when_asked(qtbot, processe
 
 def test_cancel_midway_leaves_no_result_and_no_partial_export(qtbot, processed, media, tmp_path):
     window = processed
-    window.add_paths([media / "long"])
+    add_and_wait(qtbot, window, [media / "long"])
     long_row = row_named(window, "long.wav")
     cancelled = []
 
@@ -253,7 +254,7 @@ def test_cancel_midway_leaves_no_result_and_no_partial_export(qtbot, processed, 
     finally:
         window.jobs.progressChanged.disconnect(cancel_at_first_progress)
     assert cancelled and cancelled[0] < 1.0
-    assert long_row.status == CANCELLED and long_row.result is None
+    assert long_row.status == RowStatus.CANCELLED and long_row.result is None
     out = tmp_path / "out"
     everything = list(range(window.files.rowCount()))
     with qtbot.waitSignal(window.jobs.exportEnded, timeout=JOB_TIMEOUT):
@@ -265,7 +266,7 @@ def test_cancel_midway_leaves_no_result_and_no_partial_export(qtbot, processed, 
 def test_event_loop_stays_responsive_during_a_long_job(qtbot, processed, media):
     """Mandated by the studio issue: no gap over 100 ms in a 10 ms timer while a job runs."""
     window = processed
-    window.add_paths([media / "long"])
+    add_and_wait(qtbot, window, [media / "long"])
     show(window, "a.wav")
     for _ in range(3):  # draw the shown file now: the measurement is about the job
         QApplication.processEvents()
@@ -286,7 +287,7 @@ def test_event_loop_stays_responsive_during_a_long_job(qtbot, processed, media):
         wait_idle(qtbot, window, lambda: window.reconstruct([long_row.uid]))
     finally:
         timer.stop()
-    assert long_row.status == DONE
+    assert long_row.status == RowStatus.DONE
     assert len(gaps) >= 30, "the job ran long enough to measure"
     print(f"longest event-loop gap {max(gaps) * 1000:.1f} ms over {len(gaps)} ticks")
     assert max(gaps) < 0.100, f"longest event-loop gap {max(gaps) * 1000:.0f} ms"
@@ -315,16 +316,29 @@ def test_cancel_during_export_leaves_only_complete_files(qtbot, processed, tmp_p
 
 
 def test_closing_during_a_job_joins_the_worker_within_two_seconds(qtbot, tiny16k_dir, media):
-    window = MainWindow(fixture_settings(tiny16k_dir))
+    """Closing cancels the running job and joins its worker before close() returns, within
+    CLOSE_JOIN_MS (2 s) counted from the start of the close. Robust under load: the test
+    waits on signals (the file's job has begun), and batches of one window give the job a
+    cancel check after every model window."""
+    settings = fixture_settings(tiny16k_dir)
+    settings.batch_size = 1
+    window = MainWindow(settings)
     window.show()
-    window.add_paths([media / "long" / "long.wav"])
+    add_and_wait(qtbot, window, [media / "long" / "long.wav"])
+    row = window.files.rows()[0]
     with qtbot.waitSignal(window.jobs.progressChanged, timeout=JOB_TIMEOUT,
-                          check_params_cb=lambda overall, current: overall >= 0):
+                          check_params_cb=lambda overall, current: overall >= 0 and row.status == RowStatus.RUNNING):
         window.reconstruct_all()
-    assert window.files.rows()[0].status == "running"
     worker = window.jobs.worker
+    assert worker is not None and worker.is_running()
+    ended = []
+    worker.finished.connect(lambda: ended.append(time.perf_counter()))
     start = time.perf_counter()
     window.close()
     elapsed = time.perf_counter() - start
-    assert elapsed < 2.0, f"close took {elapsed:.2f} s"
-    assert worker.wait(0), "the worker thread has ended"
+    assert CLOSE_JOIN_MS == 2000
+    assert worker.wait(0), "the worker thread has ended (joined, not detached)"
+    assert elapsed < CLOSE_JOIN_MS / 1000, f"close took {elapsed:.2f} s"
+    assert not window.live_workers(), "no background work outlives the window"
+    qtbot.waitUntil(lambda: bool(ended), timeout=5000)      # finished is delivered afterwards
+    assert row.status == RowStatus.CANCELLED and row.result is None

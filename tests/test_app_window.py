@@ -18,12 +18,13 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from app import excepthook
-from app.file_list import AUDIO, COL_RATE, COL_STATUS, FAILED, READY, TOKENS, FileListModel, FileRow
+from app.file_list import COL_RATE, COL_STATUS, FileListModel, FileRow, RowKind, RowStatus
 from app.first_run import DownloadBox, FirstRunPanel
 from app.main_window import MainWindow
 from app.preferences import PreferencesDialog
 from app.settings import Settings, load_settings
 from tests.conftest import ROOT
+from tests.studio import SCAN_TIMEOUT, add_and_wait
 from tests.synth import speech_like, truncate, write
 from tests.test_download import checkpoint_bytes, hub  # noqa: F401  (fixtures: a fake Hub)
 from xy_tokenizer.io import paths
@@ -108,12 +109,19 @@ window.close()
     assert "Model:" in report["model_label"] and "not loaded" not in report["model_label"]
 
 
-def test_drop_on_window_adds_files_and_folders(window, audio_folder):
-    assert drop(window, [audio_folder])
+def dropped(qtbot, window, target, paths: list[Path]) -> bool:
+    """Drop ``paths`` on ``target`` and wait until the window's scan of them ended."""
+    with qtbot.waitSignal(window.pathsAdded, timeout=SCAN_TIMEOUT):
+        accepted = drop(target, paths)
+    return accepted
+
+
+def test_drop_on_window_adds_files_and_folders(qtbot, window, audio_folder):
+    assert dropped(qtbot, window, window, [audio_folder])
     rows = {row.path.name: row for row in window.files.rows()}
     assert set(rows) == {"a.wav", "b.flac", "broken.wav"}, "folders recurse; only audio is taken"
     a, b = rows["a.wav"], rows["b.flac"]
-    assert (a.sample_rate, a.channels, a.status) == (16000, 1, READY)
+    assert (a.sample_rate, a.channels, a.status) == (16000, 1, RowStatus.READY)
     assert a.duration == pytest.approx(1.5)
     assert (b.sample_rate, b.channels) == (44100, 2) and b.duration == pytest.approx(2.0)
     assert b.rel == Path("sub/b.flac")
@@ -123,37 +131,38 @@ def test_drop_on_window_adds_files_and_folders(window, audio_folder):
     assert model.index(position, COL_RATE).data() == "16 kHz"
     assert model.index(position, COL_STATUS).data() == "ready"
     # the same folder again adds nothing; a single file dropped on the list itself is taken
-    drop(window, [audio_folder])
+    dropped(qtbot, window, window, [audio_folder])
     assert window.files.rowCount() == 3
     extra = write(audio_folder.parent / "c.wav", speech_like(0.5))
-    assert drop(window.file_view.viewport(), [extra])
+    assert dropped(qtbot, window, window.file_view.viewport(), [extra])
     assert [row.path.name for row in window.files.rows()][-1] == "c.wav"
     assert str(extra.resolve()) in window.settings.recent_files
 
 
-def test_unreadable_file_is_listed_as_failed_with_the_reason(window, tmp_path):
+def test_unreadable_file_is_listed_as_failed_with_the_reason(qtbot, window, tmp_path):
     bogus = tmp_path / "bogus.wav"
     bogus.write_bytes(b"RIFF not really a wave file at all")
-    window.add_paths([bogus])
+    add_and_wait(qtbot, window, [bogus])
     row = window.files.rows()[0]
-    assert row.status == FAILED and "bogus.wav" in row.message
+    assert row.status == RowStatus.FAILED and "bogus.wav" in row.message
     index = window.files.index(0, COL_STATUS)
     assert index.data() == "failed"
     assert index.data(Qt.ItemDataRole.ToolTipRole) == row.message
 
 
-def test_token_files_are_listed_with_their_shape(window, tmp_path):
+def test_token_files_are_listed_with_their_shape(qtbot, window, tmp_path):
     np.save(tmp_path / "t.npy", np.zeros((8, 25), dtype=np.int16))
     np.save(tmp_path / "wrong.npy", np.zeros((3, 4, 5), dtype=np.int16))
-    window.add_paths([tmp_path / "t.npy", tmp_path / "wrong.npy"])
+    add_and_wait(qtbot, window, [tmp_path / "t.npy", tmp_path / "wrong.npy"])
     rows = {row.path.name: row for row in window.files.rows()}
-    assert rows["t.npy"].kind == TOKENS and (rows["t.npy"].levels, rows["t.npy"].frames) == (8, 25)
+    assert rows["t.npy"].kind == RowKind.TOKENS and (rows["t.npy"].levels, rows["t.npy"].frames) == (8, 25)
+    # no sidecar and no model loaded: the registry's default variant's frame rate (12.5 Hz)
     assert rows["t.npy"].duration == pytest.approx(2.0)
-    assert rows["wrong.npy"].status == FAILED and "wrong.npy" in rows["wrong.npy"].message
+    assert rows["wrong.npy"].status == RowStatus.FAILED and "wrong.npy" in rows["wrong.npy"].message
 
 
-def test_remove_selected_and_clear(window, audio_folder):
-    window.add_paths([audio_folder])
+def test_remove_selected_and_clear(qtbot, window, audio_folder):
+    add_and_wait(qtbot, window, [audio_folder])
     assert window.files.rowCount() == 3
     window.file_view.select_position(1)
     removed_name = window.files.row(1).path.name
@@ -167,9 +176,10 @@ def test_remove_selected_and_clear(window, audio_folder):
 
 def test_file_model_updates_by_uid_and_reports_running_percent(qtbot):
     model = FileListModel()
-    first, second = model.add_rows([FileRow(Path("/x/one.wav")), FileRow(Path("/x/two.wav"), AUDIO)])
+    first, second = model.add_rows([FileRow(Path("/x/one.wav")), FileRow(Path("/x/two.wav"), RowKind.AUDIO)])
     with qtbot.waitSignal(model.dataChanged, timeout=1000):
         model.update(second.uid, status="running", progress=0.423)
+    assert second.status is RowStatus.RUNNING, "strings given become the enum"
     assert model.index(1, COL_STATUS).data() == "running 42%"
     model.remove_positions([0])
     assert model.update(first.uid, status="done") is None
@@ -230,11 +240,13 @@ def test_preferences_apply_and_persist(qtbot, window, tmp_path):
     dialog.device.setCurrentText("cpu")
     dialog.dtype.setCurrentText("bfloat16")
     dialog.batch_size.setValue(2)
-    dialog.overlap.setValue(5.0)
+    assert dialog.overlap_default.isChecked() and not dialog.overlap.isEnabled()
+    dialog.overlap_default.setChecked(False)
+    dialog.overlap.setValue(5.04)                  # 24.96 s step: 312 tokens
     dialog.output_dir.set_text(str(tmp_path / "o"))
     window.apply_settings(dialog.values())
     saved = load_settings()
-    assert (saved.device, saved.dtype, saved.batch_size, saved.overlap) == ("cpu", "bfloat16", 2, 5.0)
+    assert (saved.device, saved.dtype, saved.batch_size, saved.overlap) == ("cpu", "bfloat16", 2, 5.04)
     assert saved.output_dir == str(tmp_path / "o")
     assert window.jobs.source.dtype == "bfloat16" and window.jobs.source.device == "cpu"
     assert window.dtype_label.text() == "Precision: bfloat16"
@@ -281,6 +293,9 @@ from app.main_window import MainWindow
 
 def look_and_close():
     window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+    if window.tasks.is_busy("scan") or not window.files.rowCount():   # the files are still being listed
+        QTimer.singleShot(100, look_and_close)
+        return
     report.update(files=[row.path.name for row in window.files.rows()], visible=window.isVisible(),
                   first_run=window.first_run_visible(), torch="torch" in sys.modules,
                   name=QApplication.applicationName(), hook=sys.excepthook is not sys.__excepthook__)
@@ -359,9 +374,9 @@ def test_token_rows_use_the_engine_layout_check(tmp_path):
     rows = {}
     for name, codes in cases.items():
         np.save(tmp_path / name, codes)
-        rows[name] = token_row(JobItem(tmp_path / name, Path(name)), max_levels=8)
-    assert rows["empty.npy"].status == FAILED and "no frames" in rows["empty.npy"].message
-    assert rows["nine.npy"].status == FAILED and "9 levels" in rows["nine.npy"].message
-    assert rows["floats.npy"].status == FAILED and "integer" in rows["floats.npy"].message
-    assert rows["good.npy"].status != FAILED and (rows["good.npy"].levels, rows["good.npy"].frames) == (3, 25)
+        rows[name] = token_row(JobItem(tmp_path / name, Path(name)), max_levels=8, frame_rate=12.5)
+    assert rows["empty.npy"].status == RowStatus.FAILED and "no frames" in rows["empty.npy"].message
+    assert rows["nine.npy"].status == RowStatus.FAILED and "9 levels" in rows["nine.npy"].message
+    assert rows["floats.npy"].status == RowStatus.FAILED and "integer" in rows["floats.npy"].message
+    assert rows["good.npy"].status != RowStatus.FAILED and (rows["good.npy"].levels, rows["good.npy"].frames) == (3, 25)
     assert rows["good.npy"].duration == pytest.approx(2.0)
