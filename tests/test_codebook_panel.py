@@ -12,6 +12,7 @@ from app.settings import Settings
 from app.views.timeline import Timeline
 from app.views.token_grid import TokenGridView
 from xy_tokenizer.analysis.stats import level_stats, pca_2d
+from tests.studio import add_and_wait
 from tests.synth import speech_like, write
 
 pytestmark = pytest.mark.gui
@@ -156,10 +157,43 @@ def test_without_codes_or_model_it_says_what_to_do(qtbot, tiny16k_codec):
     assert "No file has tokens yet" in widget.message.text()
     widget.set_scope(FILE)
     widget.set_codec(tiny16k_codec)
+    assert widget.levels() == 8, "with no codes: the model's levels"
     widget.set_file_codes(np.zeros((2, 5), dtype=np.int64))
-    widget.set_level(5)
-    assert widget.current_stats() is None and "no level L5" in widget.message.text()
-    assert len(widget.scatter.data) == 128 and np.all(widget.scatter.data["size"] == UNUSED_SIZE)
+    assert widget.levels() == 2 and widget.level_box.count() == 2, "only the levels the file has"
+    with pytest.raises(ValueError, match="1..2"):
+        widget.set_level(5)
+    widget.set_level(2)
+    assert widget.current_stats().total == 5
+    assert len(widget.scatter.data) == 128
+    assert np.all(widget.scatter.data["size"][widget.scatter.data["data"] != 0] == UNUSED_SIZE)
+
+
+def test_no_level_beyond_the_file_and_clicking_a_code_never_raises(qtbot, panel, grid, file_codes):
+    """Issue 10: L6 could be picked on a 4-level file, and clicking a code then raised in the
+    grid's highlight (and again in its palette change)."""
+    panel.codeSelected.connect(grid.highlight_code)
+    first, second = file_codes
+    panel.set_level(6)
+    four = first[:4].copy()
+    panel.set_file_codes(four)
+    grid.set_codes(four, 12.5, 128)
+    assert panel.levels() == 4 and panel.level() == 4, "L6 is gone; the nearest level is shown"
+    assert [panel.level_box.itemText(i) for i in range(4)] == ["L1", "L2", "L3", "L4"]
+    # "All files" has the 8 levels of the other file: L6 of all files, shown on the 4-level grid
+    panel.set_session_codes([four, second])
+    panel.set_scope(ALL)
+    assert panel.levels() == 8
+    panel.set_level(6)
+    code = panel.current_stats().top[0][0]
+    with qtbot.waitSignal(panel.codeSelected, timeout=2000) as blocker:
+        _click_row(qtbot, panel.top_table, 0)
+    assert blocker.args == [6, code]
+    assert grid.highlighted() == (6, code)
+    assert not (grid.veil.image[..., 3] == 0).any(), "the shown file has no L6: nothing is bright"
+    grid.apply_palette()                          # the stored highlight is drawn again
+    assert grid.highlighted() == (6, code)
+    panel.set_scope(FILE)
+    assert panel.levels() == 4 and panel.level() == 4
 
 
 def test_the_studio_feeds_the_dock_and_highlights_in_its_grid(qtbot, tiny16k_dir, tmp_path):
@@ -169,7 +203,7 @@ def test_the_studio_feeds_the_dock_and_highlights_in_its_grid(qtbot, tiny16k_dir
                                  config=str(tiny16k_dir / "config.yaml"), device="cpu"))
     qtbot.addWidget(window)
     window.show()
-    window.add_paths([tmp_path / "in"])
+    add_and_wait(qtbot, window, [tmp_path / "in"])
     with qtbot.waitSignal(window.jobs.idle, timeout=JOB_TIMEOUT):
         window.reconstruct_all()
     panel, grid = window.codebook_panel, window.comparison.tokens

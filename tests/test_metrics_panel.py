@@ -17,10 +17,10 @@ from app.metric_columns import METRIC_HEADERS, format_metric
 from app.metrics_panel import VALUE_ROLE
 from app.settings import Settings
 from app.worker import wait_for_detached
+from tests.studio import add_and_wait
 from tests.synth import speech_like, write
 from xy_tokenizer.io.audio import resample
-from xy_tokenizer.codecs.xy.constants import INPUT_SAMPLE_RATE
-from xy_tokenizer.analysis.metrics import METRIC_NAMES, compute_metrics, summarize
+from xy_tokenizer.analysis.metrics import METRIC_NAMES, METRICS_SAMPLE_RATE, compute_metrics, summarize
 
 pytestmark = pytest.mark.gui
 JOB_TIMEOUT = 120000
@@ -59,7 +59,7 @@ def studio(request, qapp, tiny16k_dir, tmp_path_factory, measure_threads):
                                  config=str(tiny16k_dir / "config.yaml"), device="cpu"))
     window.show()
     qtbot = QtBot(request)
-    window.add_paths([root])
+    add_and_wait(qtbot, window, [root])
     with qtbot.waitSignal(window.jobs.idle, timeout=JOB_TIMEOUT):
         window.reconstruct_all()
     qtbot.waitUntil(lambda: all(row.metrics is not None for row in window.files.rows()), timeout=JOB_TIMEOUT)
@@ -70,8 +70,9 @@ def studio(request, qapp, tiny16k_dir, tmp_path_factory, measure_threads):
 
 
 def expected_metrics(row) -> dict[str, float]:
-    estimate = resample(row.result.audio, row.codec.output_sample_rate, INPUT_SAMPLE_RATE)
-    return compute_metrics(row.result.original, estimate, INPUT_SAMPLE_RATE)
+    reference = resample(row.result.original, row.codec.input_sample_rate, METRICS_SAMPLE_RATE)
+    estimate = resample(row.result.audio, row.codec.output_sample_rate, METRICS_SAMPLE_RATE)
+    return compute_metrics(reference, estimate, METRICS_SAMPLE_RATE)
 
 
 def test_metric_columns_hold_the_metrics_of_each_reconstruction(studio, measure_threads):

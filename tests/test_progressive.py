@@ -6,6 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.progressive import ProgressiveControl
+from app.tasks import TaskRunner
 from xy_tokenizer.jobs import FileResult, JobItem
 from xy_tokenizer.analysis.metrics import log_mel_distance
 from tests.synth import speech_like
@@ -45,14 +46,12 @@ def control(qtbot, tiny16k_codec, clip, tmp_path):
     wav, codes = clip
     result = FileResult(item=JobItem(tmp_path / "clip.wav", tmp_path / "clip.wav"), codes=codes,
                         original=wav, audio=tiny16k_codec.decode(codes)[0])
-    widget = ProgressiveControl()
+    widget = ProgressiveControl(TaskRunner())
     qtbot.addWidget(widget)
     widget.set_file(7, result, tiny16k_codec)
     widget.show()
     yield widget, result
-    if widget.worker is not None:
-        widget.worker.cancel()
-        widget.worker.wait(5000)
+    assert not widget.tasks.shutdown(5000), "the decode stopped"
 
 
 def test_moving_the_slider_shows_the_k_level_reconstruction(qtbot, control, tiny16k_codec):

@@ -229,7 +229,7 @@ def grid(qtbot):
     timeline = Timeline()
     view = shown(qtbot, TokenGridView(timeline), height=260)
     codes = random_codes(60)
-    view.set_codes(codes, FRAME_RATE)
+    view.set_codes(codes, FRAME_RATE, CODEBOOK_SIZE)
     return view, codes, timeline
 
 
@@ -250,9 +250,9 @@ def test_grid_image_is_exactly_the_codes_with_level_1_on_top(grid):
 def test_grid_rejects_out_of_range_codes(grid):
     view, _, _ = grid
     with pytest.raises(ValueError, match="1024"):
-        view.set_codes(np.full((8, 5), 1024), FRAME_RATE)
+        view.set_codes(np.full((8, 5), 1024), FRAME_RATE, CODEBOOK_SIZE)
     with pytest.raises(ValueError, match=r"\(k, T\)"):
-        view.set_codes(np.zeros(5, dtype=np.int64), FRAME_RATE)
+        view.set_codes(np.zeros(5, dtype=np.int64), FRAME_RATE, CODEBOOK_SIZE)
 
 
 def test_hover_names_level_frame_time_and_code(qtbot, grid):
@@ -293,8 +293,13 @@ def test_highlight_code_dims_all_other_cells(grid):
     np.testing.assert_array_equal(view.veil.image[..., 3] == 0, level_4)
     view.highlight_code(None, None)
     assert not view.veil.isVisible()
-    with pytest.raises(ValueError, match="1..8"):
-        view.highlight_code(9, 0)
+    # a level these codes lack (picked among all files' levels): nothing bright, no error,
+    # and the stored highlight survives a palette change
+    view.highlight_code(9, 0)
+    assert view.highlighted() == (9, 0) and view.veil.isVisible()
+    assert (view.veil.image[..., 3] == DIM_ALPHA).all()
+    view.apply_palette()
+    assert view.highlighted() == (9, 0)
 
 
 # --- comparison -----------------------------------------------------------------------
@@ -305,7 +310,7 @@ def comparison(qtbot):
     reconstruction = 0.5 * speechlike(4.0, 24000, seed=5)
     view.set_original(original, SR)
     view.set_reconstruction(reconstruction, 24000, "Reconstruction (24 kHz)")
-    view.set_codes(random_codes(50), FRAME_RATE)
+    view.set_codes(random_codes(50), FRAME_RATE, CODEBOOK_SIZE)
     return view
 
 
@@ -342,22 +347,27 @@ def test_comparison_clear_empties_every_view(comparison):
 
 
 def test_empty_views_show_seconds_hertz_and_levels(qtbot):
-    """With nothing loaded the axes read 0..1 s, 0..8 kHz and L1..L8 (not pyqtgraph's defaults),
-    and clearing after a file returns to that state."""
+    """With nothing loaded the axes read 0..1 s, 0..8 kHz and L1 (not pyqtgraph's defaults);
+    once a model is loaded its levels (L1..L8); clearing after a file returns to that state."""
     view = ComparisonView()
     qtbot.addWidget(view)
     for plot in view.plots:
         assert plot.x_range() == pytest.approx((0.0, 1.0))
         assert not plot.getPlotItem().getAxis("bottom").autoSIPrefix
     assert view.original_spec.getViewBox().viewRange()[1] == pytest.approx([0.0, 8000.0])
-    ticks = view.tokens.getPlotItem().getAxis("left")._tickLevels[0]
-    assert [label for _, label in ticks] == [f"L{i}" for i in range(1, 9)]
+    labels = lambda: [label for _, label in view.tokens.getPlotItem().getAxis("left")._tickLevels[0]]  # noqa: E731
+    assert labels() == ["L1"]
+    view.tokens.set_empty_levels(NUM_QUANTIZERS)          # what the window does when a model loads
+    assert labels() == [f"L{i}" for i in range(1, 9)]
     rate = 24000
     view.set_reconstruction(np.zeros(rate * 3, np.float32), rate)
     assert view.reconstruction_spec.getViewBox().viewRange()[1] == pytest.approx([0.0, 12000.0])
+    view.set_codes(random_codes(20)[:3], FRAME_RATE, CODEBOOK_SIZE)
+    assert labels() == ["L1", "L2", "L3"]
     view.clear()
     assert view.reconstruction_spec.getViewBox().viewRange()[1] == pytest.approx([0.0, 8000.0])
     assert view.tokens.x_range() == pytest.approx((0.0, 1.0))
+    assert labels() == [f"L{i}" for i in range(1, 9)]
 
 
 def test_showing_the_same_audio_again_reuses_its_drawings(qtbot, monkeypatch):
