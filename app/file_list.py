@@ -71,6 +71,8 @@ COLUMNS = BASE_COLUMNS + tuple(METRIC_HEADERS[name] for name in METRIC_NAMES)
 METRIC_ROLE = Qt.ItemDataRole.UserRole + 1
 
 _ids = itertools.count(1)
+#: Rows the header looks at to fit a column to its contents (0: the rows in view).
+RESIZE_PRECISION_ROWS = 0
 EMPTY_HINT = "Drop audio files, folders or .npy token files here"
 
 
@@ -338,6 +340,9 @@ class FileListView(QTableView):
         header.setHighlightSections(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
+        # Columns fit the rows in view, not the first 1000 (Qt's default): every batch of rows
+        # a folder scan adds would otherwise ask the model for ~50,000 cells.
+        header.setResizeContentsPrecision(RESIZE_PRECISION_ROWS)
         header.setMinimumSectionSize(self.fontMetrics().horizontalAdvance("Tokens") + 16)
         self.setAcceptDrops(True)
         self.setDropIndicatorShown(False)

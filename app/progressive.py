@@ -29,7 +29,7 @@ MAX_CACHED = 16
 
 def model_key(codec: Any) -> tuple[str, str, str]:
     """What makes two decodes of the same codes differ: checkpoint path, variant, precision."""
-    return str(codec.checkpoint_path), str(codec.variant), str(codec.dtype)
+    return str(codec.checkpoint_path), str(codec.variant), str(codec.precision)
 
 
 class ProgressiveControl(QWidget):

@@ -116,10 +116,10 @@ class TaskRunner(QObject):
         return any(s is not None and (s.current is not None or s.queue) for s in lanes)
 
     def live(self) -> list[JobWorker]:
-        """Every started worker that has not finished (running lanes and tracked workers)."""
+        """Every worker whose thread runs (running lanes and tracked workers)."""
         running = [s.current.worker for s in self._lanes.values() if s.current is not None]
         self._tracked = [w for w in self._tracked if not w.is_done()]
-        return [w for w in running + self._tracked if w.is_running()]
+        return [w for w in running + self._tracked if w.is_alive()]
 
     # cancelling ----------------------------------------------------------------------------
     def discard(self, worker: JobWorker) -> None:

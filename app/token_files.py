@@ -130,7 +130,10 @@ def scan_paths(paths: Sequence[str | Path], *, frame_rate: float | None = None,
     for done, (make, item) in enumerate(work):
         if is_cancelled is not None and is_cancelled():
             break
-        batch.rows.append(make(item))
+        row = make(item)
+        row.real_path()             # resolved here, not on the GUI thread
+        time.sleep(0)               # let the GUI thread take the GIL between files
+        batch.rows.append(row)
         if len(batch.rows) >= BATCH_ROWS or time.monotonic() - started >= BATCH_SECONDS:
             if report is not None:
                 report(done + 1, len(work))

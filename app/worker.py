@@ -138,8 +138,12 @@ class JobWorker(QObject):
         self._on_outcome(Outcome.CANCELLED.value, None)
 
     def is_running(self) -> bool:
-        """True between :meth:`start` and ``finished``."""
+        """True between :meth:`start` and ``finished`` (as the GUI thread sees it)."""
         return self._started and not self._done
+
+    def is_alive(self) -> bool:
+        """True while the job's thread runs (``finished`` may still be on its way)."""
+        return self._thread.isRunning()
 
     def is_cancel_requested(self) -> bool:
         return self._cancel_flag.is_set()

@@ -15,6 +15,7 @@ from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
+import app.job_controller as job_controller
 from app.export_dialog import CANCEL, OVERWRITE, SKIP, ExportChoice
 from app.file_list import COL_STATUS, COL_TOKENS, RowStatus
 from app.main_window import CLOSE_JOIN_MS, MainWindow
@@ -25,6 +26,7 @@ from tests.synth import speech_like, truncate, write
 from xy_tokenizer.io.audio import load_audio
 from xy_tokenizer.codecs.xy.constants import FRAME_RATE, INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN
 from xy_tokenizer.io.fsutil import PART_MARKER
+from xy_tokenizer.jobs import EventKind
 from xy_tokenizer.io.tokens import build_token_meta, load_tokens, save_tokens
 
 pytestmark = pytest.mark.gui
@@ -293,11 +295,29 @@ def test_event_loop_stays_responsive_during_a_long_job(qtbot, processed, media):
     assert max(gaps) < 0.100, f"longest event-loop gap {max(gaps) * 1000:.0f} ms"
 
 
-def test_cancel_during_export_leaves_only_complete_files(qtbot, processed, tmp_path):
+def test_cancel_during_export_leaves_only_complete_files(qtbot, processed, tmp_path, monkeypatch):
+    """Cancel (as the Cancel button does) at the export's first progress report. The export of
+    these few files takes a tenth of a second, so the export waits, after its first progress
+    report, until the cancel requested from the GUI thread has reached it: the cancel always
+    lands mid-way, however busy the machine."""
     window = processed
     out = tmp_path / "out"
     everything = [p for p in range(window.files.rowCount()) if window.files.row(p).has_result]
     assert len(everything) >= 3
+    real_export = job_controller.export_groups
+
+    def export_waiting_for_the_cancel(groups, choice, *, overwrite, cancel):
+        reported = False
+        for event in real_export(groups, choice, overwrite=overwrite, cancel=cancel):
+            yield event
+            if event.kind == EventKind.PROGRESS and not reported:
+                reported = True
+                deadline = time.monotonic() + JOB_TIMEOUT / 1000
+                while not cancel() and time.monotonic() < deadline:
+                    time.sleep(0.005)
+
+    monkeypatch.setattr(job_controller, "export_groups", export_waiting_for_the_cancel)
+
     def cancel(overall, current):
         window.cancel_jobs()
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from app.file_list import COL_NAME, COL_STATUS, DECODED
+from app.file_list import COL_NAME, COL_STATUS, RowStatus
 from app.main_window import MainWindow
 from app.provenance import decoded_by, is_cross_variant, model_name, reconstruction_label, token_variant
 from app.settings import Settings
@@ -82,7 +82,7 @@ def test_the_studio_labels_a_cross_variant_decode(qtbot, tiny24k_dir, token_file
     with qtbot.waitSignal(window.jobs.idle, timeout=JOB_TIMEOUT):
         window.add_paths([token_file])                   # token files decode right away
     (row,) = window.files.rows()
-    assert row.status == DECODED and len(row.result.audio) == codes16.shape[1] * 1920
+    assert row.status == RowStatus.DECODED and len(row.result.audio) == codes16.shape[1] * 1920
     window.file_view.select_position(0)
     made = "tokens from custom-16k decoded with custom-24k (model.ckpt)"
     assert window.comparison.reconstruction_wave.title() == f"Reconstruction (8/8 levels) \u00b7 {made}"
