@@ -187,6 +187,9 @@ class JobWorker(QObject):
         else:
             self.cancelled.emit()
         self._done = True
+        # The outcome is the thread's last act: let it end, so that after ``finished`` the
+        # thread is over (nothing of it outlives the worker, whoever drops the worker then).
+        self._thread.wait()
         self.finished.emit()
 
 
