@@ -356,6 +356,8 @@ class MainWindow(QMainWindow):
         self.settings.model_family = codec.family
         self.preview.set_sample_rate(codec.input_sample_rate)
         self.comparison.tokens.set_empty_levels(codec.num_quantizers)
+        if self._shown_result is None:
+            self.progressive.set_file(None, None, codec)
         for row in self.files.rows():          # token files whose sidecar gave no frame rate
             if row.kind == RowKind.TOKENS and row.frame_rate is None and row.frames is not None:
                 self.files.update(row.uid, duration=row.frames / codec.frame_rate)

@@ -302,6 +302,19 @@ def test_highlight_code_dims_all_other_cells(grid):
     assert view.highlighted() == (9, 0)
 
 
+def test_level_labels_never_overlap(qtbot):
+    """A short grid names every few levels; a tall one names them all."""
+    view = shown(qtbot, TokenGridView(Timeline()), height=300)
+    view.set_codes(random_codes(40), FRAME_RATE, CODEBOOK_SIZE)
+    labels = lambda: [label for _, label in view.getPlotItem().getAxis("left")._tickLevels[0]]  # noqa: E731
+    assert labels() == [f"L{i}" for i in range(1, 9)]
+    view.resize(900, 4 * view.fontMetrics().height())
+    qtbot.waitUntil(lambda: view.level_stride() > 1, timeout=2000)
+    stride = view.level_stride()
+    assert labels() == [f"L{i}" for i in range(1, 9, stride)]
+    assert view.height() / 8 * stride >= view.fontMetrics().height(), "one label per row of its height"
+
+
 # --- comparison -----------------------------------------------------------------------
 @pytest.fixture
 def comparison(qtbot):

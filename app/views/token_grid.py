@@ -86,6 +86,7 @@ class TokenGridView(TimePlot):
         self._frame_rate = 1.0
         self._hover: tuple[int, int] | None = None
         self._highlight: tuple[int | None, int | None] = (None, None)
+        self._levels_shown = 0              # rows on the axis (0 until the plot is built)
         super().__init__(timeline, title, parent)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.veil = pg.ImageItem(axisOrder="row-major")
@@ -108,9 +109,29 @@ class TokenGridView(TimePlot):
 
     def _show_levels(self, levels: int) -> None:
         """Rows L1..Lk, L1 at the top."""
-        self.getPlotItem().getAxis("left").setTicks([[(row + 0.5, f"L{row + 1}") for row in range(levels)]])
+        self._levels_shown = levels
+        self._label_levels()
         self.setLimits(yMin=0.0, yMax=float(levels))
         self.setYRange(0.0, float(levels), padding=0)
+
+    def level_stride(self) -> int:
+        """Every how many levels the axis names one: 1 while a row is as tall as a label,
+        more when the view is too short for all (labels would overlap)."""
+        levels = self._levels_shown
+        row_pixels = self.height() / max(1, levels)    # the widget's height: the axis below is small
+        label_pixels = self.fontMetrics().height()
+        return 1 if row_pixels <= 0 or row_pixels >= label_pixels else math.ceil(label_pixels / row_pixels)
+
+    def _label_levels(self) -> None:
+        stride = self.level_stride()
+        levels = self._levels_shown
+        self.getPlotItem().getAxis("left").setTicks(
+            [[(row + 0.5, f"L{row + 1}") for row in range(0, levels, stride)]])
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._levels_shown and self.plotItem is not None:     # None once pyqtgraph closed it
+            self._label_levels()
 
     def set_codes(self, codes: np.ndarray, frame_rate: float, codebook_size: int) -> None:
         """Show ``codes``: (k, T) integers in [0, codebook_size), ``frame_rate`` frames/s."""
