@@ -488,7 +488,7 @@ class CodebookPanel(QDockWidget):
             for index, value in zip(used, colormap.map(0.15 + 0.85 * shade, mode="qcolor")):
                 brushes[index] = pg.mkBrush(value)
         self.projection.setTitle("" if order.size == size else
-                                 f"{order.size} of {size} codes drawn (all used ones)")
+                                 f"{order.size} of {size} codes shown")
         self.scatter.setData(pos=projection[order], size=sizes[order], data=order, brush=brushes, pen=None)
 
     def _point_tip(self, x: float, y: float, data: Any) -> str:
