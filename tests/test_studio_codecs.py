@@ -136,6 +136,7 @@ def test_a_family_added_only_in_the_registry_runs_in_the_studio(qtbot, toy_model
     with qtbot.waitSignal(window.jobs.exportEnded, timeout=JOB_TIMEOUT) as ended:
         assert window.export([window.files.position_of(a.uid)], ExportChoice(out))
     assert ended.args[0].done == 1
+    qtbot.waitUntil(lambda: not window.jobs.is_busy(), timeout=JOB_TIMEOUT)    # the export's worker ended
     codes, meta = load_tokens(out / "a.npy")
     assert meta["family"] == "toy" and meta["codebook_size"] == 16
     np.testing.assert_array_equal(codes, a.result.codes)
