@@ -247,11 +247,6 @@ class FileListModel(QAbstractTableModel):
         position = self.position_of(uid)
         return None if position < 0 else self._rows[position]
 
-    def listed_paths(self) -> set[Path]:
-        """Resolved paths of every row (to skip files already listed); kept up to date, not
-        recomputed."""
-        return set(self._real)
-
     def is_listed(self, row: FileRow) -> bool:
         """Whether a file with the same resolved path is in the list."""
         return row.real_path() in self._real

@@ -85,14 +85,6 @@ class MetricsQueue(QObject):
         self.tasks = tasks
         files.resultChanged.connect(self._on_result_changed)
 
-    @property
-    def worker(self) -> JobWorker | None:
-        return self.tasks.running(METRICS)
-
-    def cancel(self) -> None:
-        """Drop the queued files; the running measurement is cancelled (its values are dropped)."""
-        self.tasks.cancel_lane(METRICS)
-
     def _on_result_changed(self, uid: int) -> None:
         row = self.files.by_uid(uid)
         if row is None:

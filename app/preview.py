@@ -38,10 +38,6 @@ class AudioPreview(QObject):
         self.sample_rate: int | None = None
         self._kept: OrderedDict[tuple[int, Path, int | None], tuple[object, int]] = OrderedDict()
 
-    @property
-    def worker(self) -> JobWorker | None:
-        return self.tasks.running(PREVIEW)
-
     def set_sample_rate(self, rate: int | None) -> None:
         """Read at ``rate`` from now on (reads kept at another rate are forgotten)."""
         if rate != self.sample_rate:

@@ -111,11 +111,6 @@ class ProgressiveControl(QWidget):
         """Choose k as the slider does (clamped to 1..levels)."""
         self.slider.setValue(k)
 
-    @property
-    def worker(self) -> JobWorker | None:
-        """The running decode (None when idle)."""
-        return self.tasks.running(DECODE)
-
     def is_busy(self) -> bool:
         return self.tasks.is_busy(DECODE)
 
