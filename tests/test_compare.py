@@ -257,8 +257,22 @@ def test_run_comparison_goes_on_after_a_model_that_cannot_load(clips, tmp_path, 
 
 def test_run_comparison_cancel_and_label_checks(clips, tiny16k_codec):
     with pytest.raises(ComparisonError, match="unique"):
-        list(run_comparison([CodecSource("x", codec=tiny16k_codec), CodecSource("x", codec=tiny16k_codec)], clips, None))
+        list(run_comparison([CodecSource("x", codec=tiny16k_codec), CodecSource("x", codec=tiny16k_codec)],
+                            clips, None))
     with pytest.raises(ComparisonError, match="one of them"):
         CodecSource("x")
     with pytest.raises(Cancelled):
         list(run_comparison([CodecSource("x", codec=tiny16k_codec)], clips, None, cancel=lambda: True))
+
+
+def test_engine_modules_import_neither_qt_nor_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import xy_tokenizer.analysis.compare, xy_tokenizer.analysis.listening, xy_tokenizer.analysis.loudness\n"
+            "import xy_tokenizer.cli.compare\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6', 'pyqtgraph')))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.stdout.strip() == "[]"

@@ -73,7 +73,8 @@ class CodecDescription:
     checkpoint: str | None = None
 
     @classmethod
-    def from_codec(cls, codec: Any, label: str | None = None, *, num_quantizers: int | None = None) -> "CodecDescription":
+    def from_codec(cls, codec: Any, label: str | None = None, *,
+                   num_quantizers: int | None = None) -> "CodecDescription":
         """Describe a loaded :class:`~xy_tokenizer.codecs.base.Codec` (``label`` default: its variant)."""
         levels = codec.num_quantizers if num_quantizers is None else min(num_quantizers, codec.num_quantizers)
         return cls(label=check_label(label or codec.variant), variant=codec.variant, family=codec.family,
@@ -462,7 +463,8 @@ def run_comparison(sources: Sequence[CodecSource], items: Sequence[Any], out_dir
                                           trust=trust)
             except (XYTokenizerError, OSError, RuntimeError, ValueError) as exc:
                 message = f"{label}: cannot load the model {source.checkpoint}: {exc}"
-                session.add_codec(session.codecs.get(label) or CodecDescription(label, checkpoint=str(source.checkpoint)))
+                if label not in session.codecs:
+                    session.add_codec(CodecDescription(label, checkpoint=str(source.checkpoint)))
                 for item in items:
                     session.add_failure(item.rel.as_posix(), label, message)
                 yield ComparisonEvent("codec_failed", label, message=message, done=base + len(items), total=total)
