@@ -180,6 +180,24 @@ def test_mushra_stimuli_are_matched_in_rate_length_and_loudness():
         listening.mushra_stimuli(ref, 16000, {REFERENCE: (rec16, 16000)})
 
 
+def test_stimuli_remove_a_codec_delay_so_switching_does_not_give_it_away():
+    rate = 16000
+    ref = speech_like(1.5, rate, seed=6)
+    late = np.concatenate([np.zeros(240, np.float32), 0.5 * ref])          # 15 ms late, 6 dB quieter
+    early = ref[160:]                                                      # 10 ms early
+    stimuli = listening.listening_stimuli(ref, rate, {"late": (late, rate), "early": (early, rate)})
+    assert list(stimuli) == [REFERENCE, "late", "early"]                  # no anchor unless asked
+    assert (stimuli["late"].lag, stimuli["early"].lag) == (240, -160)
+    np.testing.assert_allclose(stimuli["late"].audio, ref, atol=2e-3)    # lined up and loudness matched
+    np.testing.assert_allclose(stimuli["early"].audio[160:], ref[160:], atol=2e-3)
+    assert not np.any(stimuli["early"].audio[:160])
+    plain = listening.listening_stimuli(ref, rate, {"late": (late, rate)}, align=False, loudness_match=False)
+    assert plain["late"].lag == 0 and plain["late"].gain is None
+    np.testing.assert_array_equal(plain["late"].audio, late[:ref.shape[0]])
+    with pytest.raises(AudioError, match="finite"):
+        listening.listening_stimuli(ref, rate, {"bad": (np.full(10, np.nan, np.float32), rate)})
+
+
 # ----------------------------------------------------------------------------- MUSHRA sessions
 
 def _rate_session(session: MushraSession, reference: float, codecs: dict[str, float], anchor: float = 20.0):

@@ -372,52 +372,95 @@ def lowpass_anchor(x, rate: int, cutoff: float = ANCHOR_CUTOFF_HZ, *, order: int
 
 @dataclass
 class Stimulus:
-    """One playable MUSHRA stimulus: ``audio`` (N,) float32 at ``rate``, after ``gain`` (None: not matched)."""
+    """One playable stimulus: ``audio`` (N,) float32 at ``rate``, after ``gain`` (None: not matched),
+    shifted earlier by ``lag`` samples (negative: later) to line up with the reference."""
 
     condition: str
     audio: np.ndarray
     rate: int
     gain: LoudnessGain | None = None
+    lag: int = 0
+
+
+#: Largest delay between a reconstruction and its original that :func:`time_aligned` removes.
+MAX_ALIGN_SECONDS = 0.1
 
 
 def _fit(x: np.ndarray, n: int) -> np.ndarray:
-    """``x`` cut or zero-padded to ``n`` samples."""
+    """``x`` cut or zero-padded at the end to ``n`` samples."""
     return x[:n] if x.shape[0] >= n else np.pad(x, (0, n - x.shape[0]))
+
+
+def time_aligned(reference, x, rate: int, max_lag_seconds: float = MAX_ALIGN_SECONDS) -> tuple[np.ndarray, int]:
+    """``x`` shifted to line up with ``reference`` (both (N,)/(M,) at ``rate``) and fitted to N samples.
+
+    The delay is the cross-correlation peak within ``max_lag_seconds``
+    (:func:`xy_tokenizer.analysis.metrics.align`); a codec's delay would otherwise tell a
+    listener which stimulus is playing when switching. Returns ``(aligned (N,) float32, lag)``,
+    ``lag > 0`` when ``x`` was late and its first ``lag`` samples were dropped.
+    """
+    from xy_tokenizer.analysis.metrics import align
+
+    ref = np.asarray(reference, dtype=np.float32)
+    est = np.asarray(x, dtype=np.float32)
+    _, _, lag = align(ref, est, max(0, int(round(max_lag_seconds * rate))))
+    shifted = est[lag:] if lag >= 0 else np.pad(est, (-lag, 0))
+    return _fit(shifted, ref.shape[0]).astype(np.float32), int(lag)
+
+
+def listening_stimuli(reference, rate: int, others: Mapping[str, tuple[np.ndarray, int]], *,
+                      out_rate: int | None = None, anchor_cutoff: float | None = None,
+                      loudness_match: bool = True, align: bool = True) -> dict[str, Stimulus]:
+    """Stimuli to play and switch between at the same position (ABX, MUSHRA, the studio's A/B/1..9).
+
+    ``reference``: the original (N,) at ``rate``; ``others``: label -> ``(audio (M,), its
+    rate)``. Everything is resampled to ``out_rate`` (default: the highest rate given, so no
+    reconstruction loses its band); with ``align`` each other signal's delay against the
+    reference is removed (:func:`time_aligned`), else it is only cut or zero-padded to the
+    reference's length; with ``loudness_match`` each is brought to the reference's BS.1770
+    loudness (peak-safe). With ``anchor_cutoff`` (Hz) a low-pass anchor (:func:`lowpass_anchor`)
+    is added as :data:`ANCHOR`. Returns label -> :class:`Stimulus`: :data:`REFERENCE`, then
+    :data:`ANCHOR` when made, then ``others`` in their order.
+    """
+    for label in others:
+        if label in (REFERENCE, ANCHOR) or not label:
+            raise ListeningTestError(f"a stimulus cannot be labelled {label!r} (reserved or empty)")
+    ref = np.asarray(reference, dtype=np.float32)
+    if ref.ndim != 1 or ref.size == 0:
+        raise AudioError(f"the reference must be a mono signal of shape (N,), N >= 1; got shape {ref.shape}")
+    target_rate = int(out_rate or max([rate, *(r for _, r in others.values())]))
+    ref_out = resample(ref, rate, target_rate)
+    n = ref_out.shape[0]
+    stimuli = {REFERENCE: Stimulus(REFERENCE, ref_out, target_rate)}
+    if anchor_cutoff is not None:
+        anchor, gain = lowpass_anchor(ref_out, target_rate, anchor_cutoff, loudness_match=loudness_match)
+        stimuli[ANCHOR] = Stimulus(ANCHOR, anchor, target_rate, gain)
+    for label, (audio, audio_rate) in others.items():
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 1 or audio.size == 0 or not np.all(np.isfinite(audio)):
+            raise AudioError(f"the audio of {label} must be a finite mono signal of shape (N,), N >= 1; "
+                             f"got shape {audio.shape}")
+        out = resample(audio, int(audio_rate), target_rate)
+        lag = 0
+        if align:
+            out, lag = time_aligned(ref_out, out, target_rate)
+        else:
+            out = _fit(out, n)
+        gain = gain_to_match(ref_out, out, target_rate) if loudness_match else None
+        stimuli[label] = Stimulus(label, apply_gain(out, gain) if gain is not None else out, target_rate, gain, lag)
+    return stimuli
 
 
 def mushra_stimuli(reference, rate: int, reconstructions: Mapping[str, tuple[np.ndarray, int]], *,
                    out_rate: int | None = None, anchor_cutoff: float = ANCHOR_CUTOFF_HZ,
-                   loudness_match: bool = True) -> dict[str, Stimulus]:
-    """The stimuli of one MUSHRA clip, ready to play and switch between at the same position.
+                   loudness_match: bool = True, align: bool = True) -> dict[str, Stimulus]:
+    """The stimuli of one MUSHRA clip: :func:`listening_stimuli` with the low-pass anchor.
 
-    ``reference``: the original (N,) at ``rate``; ``reconstructions``: codec label ->
-    ``(audio (M,), its rate)``. Everything is resampled to ``out_rate`` (default: the highest
-    rate given, so no reconstruction loses its band), cut or zero-padded to the reference's
-    length, and with ``loudness_match`` brought to the reference's BS.1770 loudness
-    (peak-safe). Returns condition -> :class:`Stimulus`: :data:`REFERENCE`, :data:`ANCHOR`, then
-    the codecs in the given order.
+    Returns condition -> :class:`Stimulus`: :data:`REFERENCE` (the hidden reference),
+    :data:`ANCHOR`, then the codecs in the given order.
     """
-    for label in reconstructions:
-        if label in (REFERENCE, ANCHOR) or not label:
-            raise ListeningTestError(f"a codec cannot be labelled {label!r} in a MUSHRA test (reserved or empty)")
-    ref = np.asarray(reference, dtype=np.float32)
-    if ref.ndim != 1 or ref.size == 0:
-        raise AudioError(f"the reference must be a mono signal of shape (N,), N >= 1; got shape {ref.shape}")
-    target_rate = int(out_rate or max([rate, *(r for _, r in reconstructions.values())]))
-    ref_out = resample(ref, rate, target_rate)
-    n = ref_out.shape[0]
-    stimuli = {REFERENCE: Stimulus(REFERENCE, ref_out, target_rate)}
-    anchor, gain = lowpass_anchor(ref_out, target_rate, anchor_cutoff, loudness_match=loudness_match)
-    stimuli[ANCHOR] = Stimulus(ANCHOR, anchor, target_rate, gain)
-    for label, (audio, audio_rate) in reconstructions.items():
-        audio = np.asarray(audio, dtype=np.float32)
-        if audio.ndim != 1 or audio.size == 0:
-            raise AudioError(f"the reconstruction of {label} must be a mono signal of shape (N,), N >= 1; "
-                             f"got shape {audio.shape}")
-        out = _fit(resample(audio, int(audio_rate), target_rate), n)
-        gain = gain_to_match(ref_out, out, target_rate) if loudness_match else None
-        stimuli[label] = Stimulus(label, apply_gain(out, gain) if gain is not None else out, target_rate, gain)
-    return stimuli
+    return listening_stimuli(reference, rate, reconstructions, out_rate=out_rate, anchor_cutoff=anchor_cutoff,
+                             loudness_match=loudness_match, align=align)
 
 
 # ----------------------------------------------------------------------------- MUSHRA sessions
