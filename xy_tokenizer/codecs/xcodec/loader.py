@@ -182,7 +182,7 @@ def load(source: CheckpointSource, *, variant: str, config: Any = None,
     name = str(path)
     state = unwrap(source.state)
     yaml_cfg, yaml_path = _read_yaml(config, path, variant)
-    folder = Path(semantic_model) if semantic_model is not None else _yaml_semantic_dir(yaml_cfg, yaml_path)
+    folder = Path(semantic_model) if semantic_model is not None else _yaml_semantic_dir(yaml_cfg, yaml_path or path)
     semantic_cfg = _semantic_config(folder, source.config_json)
     if semantic_kind(state) is None and folder is not None:
         state = {**state, **_semantic_weights(folder)}
@@ -255,13 +255,13 @@ def _generator(cfg: Mapping) -> Mapping:
     return cfg
 
 
-def _yaml_semantic_dir(cfg: Mapping | None, yaml_path: Path | None) -> Path | None:
+def _yaml_semantic_dir(cfg: Mapping | None, beside: Path) -> Path | None:
+    """``tiny_widths.semantic_model_dir`` (fixture YAMLs only), relative to the YAML or checkpoint."""
     if cfg is None:
         return None
     tiny = cfg.get("tiny_widths")
     if isinstance(tiny, Mapping) and tiny.get("semantic_model_dir"):
-        base = yaml_path.parent if yaml_path is not None else Path.cwd()
-        return base / str(tiny["semantic_model_dir"])
+        return beside.parent / str(tiny["semantic_model_dir"])
     return None
 
 
