@@ -82,6 +82,19 @@ def test_converted_transformers_layout(tmp_path, tiny, state, wav):
     assert loader.recognise(source) == "xcodec-custom"
     again = _load(source)
     np.testing.assert_array_equal(again.encode(wav[0])[0], wav[1])
+    # The same with the DAC weight norm kept as parametrizations (XcodecModel.apply_weight_norm).
+    param = {}
+    for key, value in hf.items():
+        if key.startswith(("acoustic_encoder.", "acoustic_decoder.")) and key.endswith(".weight"):
+            stem = key[:-len("weight")]
+            norm = torch.linalg.vector_norm(value, dim=tuple(range(1, value.dim())), keepdim=True)
+            param[stem + "parametrizations.weight.original0"] = norm
+            param[stem + "parametrizations.weight.original1"] = value * 3.0  # v is defined up to a scale
+        else:
+            param[key] = value
+    source = _source(tmp_path / "model.safetensors", param)
+    assert loader.recognise(source) == "xcodec-custom"
+    np.testing.assert_array_equal(_load(source).encode(wav[0])[0], wav[1])
 
 
 def test_release_state_dict_round_trip(tiny, state):

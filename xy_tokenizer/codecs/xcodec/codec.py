@@ -51,7 +51,7 @@ from xy_tokenizer.errors import AudioError, Cancelled, XYTokenizerError
 from xy_tokenizer.tokens import check_codes
 
 from ..base import RVQ, CancelFn, Codec, ProgressFn
-from .model import HOP, MIN_INPUT_SAMPLES, SAMPLE_RATE, SEMANTIC_PAD, XCodecNetwork
+from .model import HOP, MIN_INPUT_SAMPLES, SAMPLE_RATE, XCodecNetwork
 
 #: Encode windows: length and overlap in seconds (clips up to the window are encoded whole).
 DEFAULT_WINDOW_SECONDS = 30.0
@@ -63,7 +63,8 @@ DEFAULT_DECODE_OVERLAP_SECONDS = 1.28
 #: acoustic branch at full size).
 DEFAULT_BATCH_SIZE = 4
 FRAME_RATE = SAMPLE_RATE / HOP
-#: T = floor((S + FRAME_OFFSET) / HOP): 2 x 160 padding minus the first conv's 80-sample reach.
+#: T = floor((S + FRAME_OFFSET) / HOP): the semantic model's 400-sample receptive field, hop 320,
+#: over the clip padded 160 samples each side gives floor((S + 320 - 400) / 320) + 1 frames.
 FRAME_OFFSET = 240
 _FRAME_SECONDS = HOP / SAMPLE_RATE
 

@@ -72,8 +72,10 @@ def read_checkpoint(path: str | Path, *, trust: bool = False) -> CheckpointSourc
         except Exception:  # the engine's reader below gives the precise message
             obj = None
         if isinstance(obj, Mapping) and isinstance(obj.get(WRAPPER), Mapping):
-            state = {k: v for k, v in obj[WRAPPER].items() if isinstance(v, torch.Tensor)}
-    if state is None:
+            obj = obj[WRAPPER]
+        if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            state = dict(obj)  # the release's form: a flat state dict, read once
+    if state is None:  # other wrappers, safetensors, and every error message
         state = read_state_dict(path, trust=trust)
     config_json = None
     beside = path.parent / "config.json"

@@ -15,9 +15,9 @@ at 50 Hz; codes are ``(levels, B, T)`` as in the reference (levels first).
 """
 from __future__ import annotations
 
-import copy
 import math
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -379,7 +379,7 @@ class XCodecNetwork(nn.Module):
         config = dims.xcodec_config()
         if dims.semantic_kind == "wavlm":
             config.semantic_model_config._attn_implementation = "eager"
-        with torch.device("meta") if meta else _nullcontext():
+        with torch.device("meta") if meta else nullcontext():
             self.model = XcodecModel(config)
         self.model.eval()
         self.compute_dtype = torch.float32
@@ -505,14 +505,6 @@ class XCodecNetwork(nn.Module):
         return torch.stack([q.codebook.embed.float() for q in self.model.quantizer.quantizers])
 
 
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
 def _pos_form(own: Mapping[str, Any]) -> tuple[str, str]:
     return _POS_NEW if _POS_CONV + _POS_NEW[0] in own else _POS_OLD
 
@@ -536,15 +528,13 @@ def random_release_state(dims: XCodecDims, seed: int = 0) -> dict[str, torch.Ten
     gen = torch.Generator().manual_seed(seed)
     out = {}
     for key, shape in layout.items():
-        if key.endswith(("alpha", "weight_g")) or key.endswith(("layer_norm.weight", "original0")):
-            t = torch.ones(shape)
-        elif key.endswith("inited"):
+        if key.endswith(("alpha", "weight_g", "layer_norm.weight", "original0", "inited")):
             t = torch.ones(shape)
         elif key.endswith(("bias", "cluster_size", "embed_avg", "masked_spec_embed")):
             t = torch.zeros(shape)
-        else:
-            fan_in = max(1, math.prod(shape[1:])) if len(shape) > 1 else 1
-            t = torch.randn(shape, generator=gen) * (1.0 / math.sqrt(fan_in))
+        else:  # weights, weight_v, codebooks: unit variance per output after the fan-in
+            fan_in = math.prod(shape[1:]) if len(shape) > 1 else 1
+            t = torch.randn(shape, generator=gen) / math.sqrt(fan_in)
         out[key] = t
     return out
 
@@ -567,7 +557,3 @@ def hf_to_release_shapes(state: Mapping[str, torch.Tensor], dims: XCodecDims) ->
         if key not in used:
             out[_plain_to_release(key)] = tuple(value.shape)
     return out
-
-
-def copy_dims(dims: XCodecDims) -> XCodecDims:
-    return copy.deepcopy(dims)
