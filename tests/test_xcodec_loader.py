@@ -112,6 +112,15 @@ def test_release_state_dict_round_trip(tiny, state):
         torch.testing.assert_close(torch._weight_norm(back[stem + "weight_v"], back[key], 0), fold)
 
 
+def test_semantic_weights_from_the_folder_when_the_file_has_none(tmp_path, state, wav):
+    bare = {k: v for k, v in state.items() if not k.startswith("semantic_model.")}
+    source = loader.read_checkpoint(_save(tmp_path, bare, "bare.pth"))
+    assert loader.recognise(source) is None  # X-Codec files always carry the semantic model
+    np.testing.assert_array_equal(_load(source).encode(wav[0])[0], wav[1])  # the fixture folder has the same weights
+    with pytest.raises(CheckpointError, match=r"bare\.pth.*semantic_model"):
+        loader.load(source, variant="xcodec-custom", device="cpu")
+
+
 def test_not_xcodec_is_not_recognised():
     assert loader.recognise(_source("x.pth", {"encoder.weight": torch.zeros(2)})) is None
     assert loader.recognise(_source("x.pth", {"vocos.head.out.weight": torch.zeros(2, 2)})) is None

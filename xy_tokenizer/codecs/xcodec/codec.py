@@ -4,7 +4,9 @@ Frames. A clip of ``S`` samples at 16 kHz gives ``T = floor((S + 240) / 320)`` f
 reference: the semantic model sees the clip zero-padded 160 samples each side; the acoustic
 encoder sees the raw clip, or the same padded clip when ``S mod 320`` is in 80..311 (the
 reference's re-pad rule, which makes both branches give ``T`` frames). Decode gives ``320 T``
-samples (not trimmed to ``S``). Inputs shorter than 312 samples are refused.
+samples (not trimmed to ``S``). Inputs shorter than 312 samples are refused. As the model's own
+``encode`` (the fixtures' reference), samples are not rescaled: the reference's ``inference.py``
+multiplies them by ``audio_norm_scale`` (0.95) first; callers wanting its tokens do the same.
 
 Batching. The reference has no padding masks: in a mixed-length batch the zeros of shorter
 clips enter the semantic attention and the convs of longer ones, and a batch that needs the
