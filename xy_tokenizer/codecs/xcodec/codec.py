@@ -212,7 +212,8 @@ class XCodec(Codec):
 
         wavs: 1-D float arrays (or one) at ``sample_rate`` (default 16 kHz; others are
         resampled). num_quantizers: levels to compute (1..8, default 8 = 4 kbps). window,
-        overlap: seconds (module docstring). Returns one ``(levels, T)`` int64 array per clip,
+        overlap: seconds (module docstring; the window is at least 1 s, the overlap at least
+        2 frames = 40 ms and at most half the window). Returns one ``(levels, T)`` int64 array per clip,
         ``T = floor((S16k + 240) / 320)``.
         """
         _no_options(options)

@@ -180,6 +180,9 @@ def load(source: CheckpointSource, *, variant: str, config: Any = None,
     agree with the tensors. semantic_model: a Hugging Face folder whose ``config.json`` gives the
     semantic model's architecture (and whose weights are used only if the checkpoint has none).
     """
+    dev, dt = pick_device(device), _dtype(dtype)
+    known = {n: v.id for v in FAMILY.variants for n in v.names()}
+    variant = known.get(variant, variant or CUSTOM)
     path = Path(source.path)
     name = str(path)
     state = unwrap(source.state)
@@ -194,18 +197,18 @@ def load(source: CheckpointSource, *, variant: str, config: Any = None,
         _check_yaml(yaml_cfg, dims, yaml_path or name)
     net = XCodecNetwork(dims)
     net.load_release(state, name)
-    return XCodec.ready(net, device=pick_device(device), dtype=_dtype(dtype),
-                        variant=variant or CUSTOM, checkpoint_path=path)
+    return XCodec.ready(net, device=dev, dtype=dt, variant=variant, checkpoint_path=path)
 
 
 def from_variant(variant: str, *, device: str = "auto", dtype: str = "float32", seed: int = 0) -> XCodec:
     """A full-size model of a released variant with random weights (benchmarks, layout tests)."""
+    dev, dt = pick_device(device), _dtype(dtype)
     known = _find(variant)
     kind = SEMANTIC_KIND[known]
     dims = XCodecDims(semantic=dict(HUBERT_BASE if kind == "hubert" else WAVLM_BASE_PLUS))
     net = XCodecNetwork(dims)
     net.load_release(random_release_state(dims, seed), f"random weights of {known}")
-    return XCodec.ready(net, device=pick_device(device), dtype=_dtype(dtype), variant=known, checkpoint_path=None)
+    return XCodec.ready(net, device=dev, dtype=dt, variant=known, checkpoint_path=None)
 
 
 # -- helpers ----------------------------------------------------------------------------------------
