@@ -7,6 +7,7 @@ import pytest
 from tests.conftest import fixture_dir
 
 from xy_tokenizer.codecs.xcodec import loader
+from xy_tokenizer.codecs.loading import open_source
 from xy_tokenizer.codecs.xcodec.codec import _equal_length_batches, _Window
 from xy_tokenizer.errors import Cancelled, XYTokenizerError
 
@@ -19,7 +20,7 @@ def expected():
 
 @pytest.fixture(scope="module")
 def codec():
-    source = loader.read_checkpoint(fixture_dir("xcodec-tiny") / "xcodec_tiny.pth")
+    source = open_source(fixture_dir("xcodec-tiny") / "xcodec_tiny.pth")
     return loader.load(source, variant="xcodec-custom", device="cpu")
 
 

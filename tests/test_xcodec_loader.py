@@ -12,6 +12,7 @@ import torch
 from tests.conftest import ROOT, fixture_dir
 
 from xy_tokenizer.codecs.spec import CheckpointSource
+from xy_tokenizer.codecs.loading import open_source
 from xy_tokenizer.codecs.xcodec import FAMILY, SEMANTIC_KIND
 from xy_tokenizer.codecs.xcodec import loader
 from xy_tokenizer.errors import CheckpointError, ConfigError
@@ -52,7 +53,7 @@ def _save(tmp_path, state, name="xcodec_tiny.pth"):
 
 
 def test_recognise_the_fixture(tiny):
-    assert loader.recognise(loader.read_checkpoint(tiny / "xcodec_tiny.pth")) == "xcodec-custom"
+    assert loader.recognise(open_source(tiny / "xcodec_tiny.pth")) == "xcodec-custom"
 
 
 def test_other_pos_conv_key_form_loads_the_same(tmp_path, state, wav):
@@ -60,14 +61,14 @@ def test_other_pos_conv_key_form_loads_the_same(tmp_path, state, wav):
     old = dict(state)
     old[POS + "weight_g"] = old.pop(POS + "parametrizations.weight.original0")
     old[POS + "weight_v"] = old.pop(POS + "parametrizations.weight.original1")
-    source = loader.read_checkpoint(_save(tmp_path, old))
+    source = open_source(_save(tmp_path, old))
     assert loader.recognise(source) == "xcodec-custom"
     codec = _load(source)
     np.testing.assert_array_equal(codec.encode(wav[0])[0], wav[1])
 
 
 def test_codec_model_wrapper_and_prefix(tmp_path, state, wav):
-    source = loader.read_checkpoint(_save(tmp_path, {"codec_model": dict(state)}))
+    source = open_source(_save(tmp_path, {"codec_model": dict(state)}))
     assert loader.recognise(source) == "xcodec-custom"
     np.testing.assert_array_equal(_load(source).encode(wav[0])[0], wav[1])
     prefixed = {f"codec_model.{k}": v for k, v in state.items()}
@@ -75,7 +76,7 @@ def test_codec_model_wrapper_and_prefix(tmp_path, state, wav):
 
 
 def test_converted_transformers_layout(tmp_path, tiny, state, wav):
-    codec = loader.load(loader.read_checkpoint(tiny / "xcodec_tiny.pth"), variant="xcodec-custom", device="cpu")
+    codec = loader.load(open_source(tiny / "xcodec_tiny.pth"), variant="xcodec-custom", device="cpu")
     hf = codec.net.model.state_dict()
     assert "acoustic_encoder.conv1.weight" in hf and "fc.weight" in hf
     source = _source(tmp_path / "model.safetensors", hf)
@@ -98,7 +99,7 @@ def test_converted_transformers_layout(tmp_path, tiny, state, wav):
 
 
 def test_release_state_dict_round_trip(tiny, state):
-    codec = loader.load(loader.read_checkpoint(tiny / "xcodec_tiny.pth"), variant="xcodec-custom", device="cpu")
+    codec = loader.load(open_source(tiny / "xcodec_tiny.pth"), variant="xcodec-custom", device="cpu")
     back = codec.net.release_state_dict()
     assert set(back) == set(state)
     for key, value in state.items():
@@ -114,7 +115,7 @@ def test_release_state_dict_round_trip(tiny, state):
 
 def test_semantic_weights_from_the_folder_when_the_file_has_none(tmp_path, state, wav):
     bare = {k: v for k, v in state.items() if not k.startswith("semantic_model.")}
-    source = loader.read_checkpoint(_save(tmp_path, bare, "bare.pth"))
+    source = open_source(_save(tmp_path, bare, "bare.pth"))
     assert loader.recognise(source) is None  # X-Codec files always carry the semantic model
     np.testing.assert_array_equal(_load(source).encode(wav[0])[0], wav[1])  # the fixture folder has the same weights
     with pytest.raises(CheckpointError, match=r"bare\.pth.*semantic_model"):
@@ -130,11 +131,11 @@ def test_missing_key_names_file_and_key(tmp_path, state):
     broken = {k: v for k, v in state.items() if k != "decoder_2.model.1.block.2.block.1.weight_v"}
     path = _save(tmp_path, broken, "broken.pth")
     with pytest.raises(CheckpointError, match=r"broken\.pth.*decoder_2\.model\.1\.block\.2\.block\.1\.weight_v"):
-        _load(loader.read_checkpoint(path))
+        _load(open_source(path))
     no_fc = {k: v for k, v in state.items() if not k.startswith("fc_post2.")}
     path = _save(tmp_path, no_fc, "no_fc.pth")
     with pytest.raises(CheckpointError, match=r"no_fc\.pth.*missing.*fc_post2\.weight"):
-        _load(loader.read_checkpoint(path))
+        _load(open_source(path))
 
 
 def test_wrong_shape_names_file_and_key(tmp_path, state):
@@ -142,7 +143,7 @@ def test_wrong_shape_names_file_and_key(tmp_path, state):
     bad["fc_prior.weight"] = torch.zeros(24, 23)
     path = _save(tmp_path, bad, "wrong_shape.pth")
     with pytest.raises(CheckpointError, match=r"wrong_shape\.pth.*fc_prior\.weight \(24, 23\)"):
-        _load(loader.read_checkpoint(path))
+        _load(open_source(path))
 
 
 def test_uninitialised_codebook_is_refused(tmp_path, state):
@@ -150,7 +151,7 @@ def test_uninitialised_codebook_is_refused(tmp_path, state):
     bad["quantizer.vq.layers.3._codebook.inited"] = torch.zeros(1)
     path = _save(tmp_path, bad, "untrained.pth")
     with pytest.raises(CheckpointError, match=r"untrained\.pth.*level 3.*inited 0"):
-        _load(loader.read_checkpoint(path))
+        _load(open_source(path))
 
 
 def test_unknown_key_is_refused(tmp_path, state):
@@ -158,14 +159,14 @@ def test_unknown_key_is_refused(tmp_path, state):
     bad["discriminator.weight"] = torch.zeros(1)
     path = _save(tmp_path, bad, "extra.pth")
     with pytest.raises(CheckpointError, match=r"extra\.pth.*discriminator\.weight"):
-        _load(loader.read_checkpoint(path))
+        _load(open_source(path))
 
 
 def test_yaml_must_agree_with_the_tensors(tiny):
     import yaml
 
     cfg = yaml.safe_load((tiny / "config.yaml").read_text())
-    source = loader.read_checkpoint(tiny / "xcodec_tiny.pth")
+    source = open_source(tiny / "xcodec_tiny.pth")
     loader.load(source, variant="xcodec-custom", config=cfg, device="cpu")  # agrees
     cfg["generator"]["config"]["D"] = 16
     with pytest.raises(ConfigError, match="D: 16"):
@@ -178,7 +179,7 @@ def test_yaml_must_agree_with_the_tensors(tiny):
 
 def test_semantic_config_sources_agree(tiny, wav):
     """Without YAML nor folder the tiny heads cannot be known (hidden 16); the folder gives them."""
-    source = loader.read_checkpoint(tiny / "xcodec_tiny.pth")
+    source = open_source(tiny / "xcodec_tiny.pth")
     with pytest.raises(ConfigError, match="attention heads"):
         loader.load(source, variant="xcodec-custom", config={}, device="cpu")
     folder = loader.load(source, variant="xcodec-custom", config={}, semantic_model=tiny / "semantic_model", device="cpu")

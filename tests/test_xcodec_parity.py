@@ -12,6 +12,7 @@ import torch
 from tests.conftest import fixture_dir
 
 from xy_tokenizer.codecs.xcodec import loader
+from xy_tokenizer.codecs.loading import open_source
 from xy_tokenizer.errors import AudioError, XYTokenizerError
 
 CLIPS = (0, 1, 2)
@@ -31,7 +32,7 @@ def expected(fixture):
 
 @pytest.fixture(scope="module")
 def codec(fixture):
-    source = loader.read_checkpoint(fixture / "xcodec_tiny.pth")
+    source = open_source(fixture / "xcodec_tiny.pth")
     return loader.load(source, variant=loader.recognise(source), config=fixture / "config.yaml", device="cpu")
 
 
@@ -145,7 +146,7 @@ def test_bad_audio_is_refused_naming_the_clip(codec):
 
 
 def test_other_rates_are_resampled(codec, expected):
-    from xy_tokenizer.audio import resample
+    from xy_tokenizer.io.audio import resample
 
     wav8k = resample(expected["wav_0"], 16000, 8000)
     codes = codec.encode(wav8k, 8000)[0]
@@ -155,7 +156,7 @@ def test_other_rates_are_resampled(codec, expected):
 
 
 def test_bfloat16_keeps_codebook_search_in_float32(fixture, expected):
-    source = loader.read_checkpoint(fixture / "xcodec_tiny.pth")
+    source = open_source(fixture / "xcodec_tiny.pth")
     codec = loader.load(source, variant="xcodec-custom", device="cpu", dtype="bfloat16")
     assert codec.precision == "bfloat16"
     assert codec.net.model.fc.weight.dtype == torch.bfloat16

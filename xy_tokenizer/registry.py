@@ -18,6 +18,7 @@ from xy_tokenizer.errors import ConfigError
 #: Family packages, in the order ``load`` tries them and lists show them.
 FAMILY_PACKAGES: tuple[str, ...] = (
     "xy_tokenizer.codecs.xy",
+    "xy_tokenizer.codecs.xcodec",
 )
 
 _families: dict[str, FamilySpec] = {}

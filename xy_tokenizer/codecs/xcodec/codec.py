@@ -48,9 +48,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
-from xy_tokenizer.audio import resample
+from xy_tokenizer.io.audio import resample
 from xy_tokenizer.errors import AudioError, Cancelled, XYTokenizerError
-from xy_tokenizer.tokens import check_codes
+from xy_tokenizer.io.tokens import check_codes
 
 from ..base import RVQ, CancelFn, Codec, ProgressFn
 from .model import HOP, MIN_INPUT_SAMPLES, SAMPLE_RATE, XCodecNetwork

@@ -26,8 +26,8 @@ from typing import Any, Mapping
 
 import torch
 
-from xy_tokenizer.checkpoint import read_state_dict
-from xy_tokenizer.codec import pick_device, pick_dtype
+from xy_tokenizer.codecs.runtime import pick_device, pick_dtype
+from xy_tokenizer.io.checkpoint import read_state_dict
 from xy_tokenizer.errors import CheckpointError, ConfigError
 
 from ..spec import CheckpointSource
@@ -56,41 +56,6 @@ WRAPPER = "codec_model"
 #: (the releases of one kind have identical shapes).
 _DEFAULT_BY_KIND = {"hubert": "xcodec_hubert_librispeech", "wavlm": "xcodec_wavlm_mls"}
 _YAML_NAMES = ("config.yaml",)
-
-
-# -- reading --------------------------------------------------------------------------------------
-def read_checkpoint(path: str | Path, *, trust: bool = False) -> CheckpointSource:
-    """Read a file into a :class:`CheckpointSource` (``weights_only`` unless ``trust``).
-
-    Unwraps ``{"codec_model": state_dict}``; everything else goes through the engine's reader.
-    """
-    path = Path(path)
-    state: Mapping[str, Any] | None = None
-    if path.is_file() and path.suffix != ".safetensors":
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=not trust, mmap=_is_zip(path))
-        except Exception:  # the engine's reader below gives the precise message
-            obj = None
-        if isinstance(obj, Mapping) and isinstance(obj.get(WRAPPER), Mapping):
-            obj = obj[WRAPPER]
-        if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-            state = dict(obj)  # the release's form: a flat state dict, read once
-    if state is None:  # other wrappers, safetensors, and every error message
-        state = read_state_dict(path, trust=trust)
-    config_json = None
-    beside = path.parent / "config.json"
-    if beside.is_file():
-        try:
-            config_json = json.loads(beside.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            config_json = None
-    return CheckpointSource(path=path, state=state, files=(path,), config_json=config_json)
-
-
-def _is_zip(path: Path) -> bool:
-    import zipfile
-
-    return zipfile.is_zipfile(path)
 
 
 def unwrap(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
