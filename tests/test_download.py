@@ -585,3 +585,69 @@ def test_readme_tables_are_generated_from_the_registry():
         found = re.search(rf"<!-- {marker}-table:start -->\n(.*?)\n<!-- {marker}-table:end -->", readme, re.S)
         assert found, f"README.md has no {marker} table between its markers"
         assert found.group(1) == table, "README.md's table differs from the registry: run `xytok download --list --markdown`"
+
+
+# -- xytok download -----------------------------------------------------------------------
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    from xy_tokenizer import cli
+
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_list_shows_every_file_for_copying_by_hand(fake_family, capsys):
+    code, out, err = run_cli(capsys, "download", "--list")
+    assert code == 0 and err == "" and fake_family.requests == []
+    for v in registry.variants():
+        assert v.id in out
+    semantic = SEMANTIC_FILES[1]
+    assert f"sha256 {semantic.sha256}" in out
+    assert f"{os.environ['HF_ENDPOINT']}/{SEMANTIC_REPO}/resolve/main/model.safetensors" in out  # the mirror
+    assert "-> fake_full/fake-semantic/model.safetensors" in out and "-> fake_semantic/model.safetensors" in out
+    assert "licence: cc-by-nc-4.0 (https://creativecommons.org/licenses/by-nc/4.0/); NON-COMMERCIAL" in out
+    assert "also needs: fake_semantic" in out and "xytok install FOLDER" in out
+
+    code, out, _ = run_cli(capsys, "download", "--list", "--json")
+    facts = {v["id"]: v for v in json.loads(out)}
+    assert facts["fake_lite"]["needs"] == ["fake_semantic"] and facts["fake_full"]["installed"] is None
+    assert [f["install_path"] for f in facts["fake_full"]["files"]] == [
+        "fake_full/model.safetensors", "fake_full/config.json", "fake_full/fake-semantic/config.json",
+        "fake_full/fake-semantic/model.safetensors"]
+    assert facts["fake_full"]["files"][3]["sha256"] == semantic.sha256
+    assert facts["fake_full"]["files"][3]["size"] == len(FAKE_FILES[f"{SEMANTIC_REPO}/model.safetensors"])
+
+    code, out, _ = run_cli(capsys, "download", "--list", "--markdown")
+    assert out == registry.markdown_table() + "\n\n" + registry.markdown_files_table() + "\n"
+    assert "| `fake_full` / `fake` | Fake codec |" in out
+
+
+def test_cli_non_commercial_variant_needs_accept_licence(fake_family, capsys):
+    code, out, err = run_cli(capsys, "download", "--variant", "fake_full")
+    assert code == 2 and out == "" and fake_family.requests == []
+    assert "licence: cc-by-nc-4.0" in err and "--accept-licence" in err and "Traceback" not in err
+    assert installed_tree() == []
+
+
+def test_cli_shows_licence_and_files_with_sizes_before_downloading(fake_family, capsys):
+    code, out, err = run_cli(capsys, "download", "--variant", "fake_lite")
+    assert code == 0, err
+    assert out == f"{paths.models_dir() / 'fake_lite' / 'model.safetensors'}\n"
+    lines = err.splitlines()
+    assert lines[0] == "fake_lite: Fake codec, semantic encoder installed separately"
+    assert lines[1].startswith("  fake_semantic: licence: mit (see https://huggingface.co/")
+    assert lines[2].startswith("  fake_lite: licence: apache-2.0")
+    assert lines[3] == f"4 file(s), {registry.format_size(sum(len(d) for d in FAKE_FILES.values()))} from " \
+                       f"{os.environ['HF_ENDPOINT']}:"
+    size = registry.format_size(len(FAKE_FILES[f"{SEMANTIC_REPO}/model.safetensors"]))
+    assert f"  {SEMANTIC_REPO}/model.safetensors  {size}  -> fake_semantic/model.safetensors" in lines
+    assert f"  {CODEC_REPO}/config.json  {registry.format_size(len(FAKE_FILES[f'{CODEC_REPO}/config.json']))}  " \
+           "-> fake_lite/config.json" in lines
+
+
+def test_cli_network_error_is_one_line_and_exit_1(monkeypatch, capsys):
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    code, out, err = run_cli(capsys, "download", "--variant", "24k")
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("xytok: cannot download fnlp/XY_Tokenizer_TTSD_V0/xy_tokenizer.ckpt")

@@ -157,13 +157,8 @@ def semantic_dependency(variant: Variant) -> Variant | None:
     A variant that lists its own semantic-model files needs none; otherwise its family's
     ``semantic_model_variant`` names one (when that variant is registered).
     """
-    if any(f.role == ROLE_SEMANTIC for f in variant.files):
-        return None
-    name = registry.family(variant.family).semantic_model_variant
-    if not name:
-        return None
-    found = registry.find_variant(name)
-    return None if found is None or found.id == variant.id else found
+    needed = registry.needed_variants(variant)
+    return needed[0] if len(needed) > 1 else None
 
 
 def needs_semantic_model(variant_id: str) -> bool:
@@ -263,15 +258,16 @@ def installed_semantic_model(variant_id: str | None = None, checkpoint: str | Pa
     This is what a family's loader calls when ``semantic_model`` was not given (NeuCodec:
     ``facebook/w2v-bert-2.0``). Looked for, in order: the install ``checkpoint`` belongs to
     (when given: the model being loaded), the download of ``variant_id``, the download of its
-    family's ``semantic_model_variant``. ``variant_id=None`` means the default model's variant.
+    family's ``semantic_model_variant``. With neither argument: the default model's.
     Only folders whose recorded files are all present are returned.
     """
     candidates: list[Installed | None] = []
-    if checkpoint is not None:
-        candidates.append(install_of(checkpoint))
-    if variant_id is None:
+    if variant_id is None and checkpoint is None:
+        checkpoint = paths.find_default_checkpoint()
         record = paths.read_default_record() or {}
         variant_id = record.get("variant") if isinstance(record.get("variant"), str) else None
+    if checkpoint is not None:
+        candidates.append(install_of(checkpoint))
     variant = registry.find_variant(variant_id) if variant_id else None
     if variant is not None:
         candidates.append(installed_variant(variant))
