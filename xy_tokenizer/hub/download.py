@@ -284,6 +284,7 @@ def _install_unit(unit: Variant, files: list[PlannedFile], endpoint: str, tracke
     with StagingArea(unit.id) as area:
         entries = []
         for planned in files:
+            _check_cancel(cancel)
             target = area.install / planned.dest
             if planned.reuse is not None:
                 _write_step(lambda: place_file(planned.reuse, target, link=True), area)
