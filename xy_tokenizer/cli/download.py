@@ -51,7 +51,7 @@ def _print_plan(err: TextIO, plan: download.DownloadPlan) -> None:
 
 
 def run(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
-    if args.list:
+    if args.list or args.json or args.markdown:
         return list_variants(args, out)
     variant = registry.variant(args.variant)
     units = registry.needed_variants(variant)
@@ -141,5 +141,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     download_cmd.add_argument("--list", action="store_true",
                               help="list every variant with its files, sizes, sha256 and licence; download nothing")
     fmt = download_cmd.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="with --list: as JSON (URLs and install paths included)")
-    fmt.add_argument("--markdown", action="store_true", help="with --list: the README's tables")
+    fmt.add_argument("--json", action="store_true", help="list as JSON (URLs and install paths included)")
+    fmt.add_argument("--markdown", action="store_true", help="list as the README's Markdown tables")

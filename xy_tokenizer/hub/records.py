@@ -44,6 +44,7 @@ import contextlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -340,15 +341,15 @@ class StagingArea:
         try:
             models.mkdir(parents=True, exist_ok=True)
             clean_stale_staging()
-            self.folder = Path(_mkdtemp(models, f"{PARTIAL_PREFIX}{name}-"))
+            self.folder = Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{name}-", dir=models))
+            self._lock = _try_lock(self.folder / ".lock")
+            self.install = self.folder / "install"
+            self.work = self.folder / "work"
+            self.install.mkdir()
+            self.work.mkdir()
         except OSError as exc:
             raise InstallError(f"cannot write to the models folder {models} ({exc.strerror or exc}); "
                                "check its permissions and free space") from exc
-        self._lock = _try_lock(self.folder / ".lock")
-        self.install = self.folder / "install"
-        self.work = self.folder / "work"
-        self.install.mkdir()
-        self.work.mkdir()
 
     def commit(self, target: Path) -> None:
         """Move the assembled install to ``target``, replacing an earlier install there."""
@@ -379,12 +380,6 @@ class StagingArea:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _mkdtemp(parent: Path, prefix: str) -> str:
-    import tempfile
-
-    return tempfile.mkdtemp(prefix=prefix, dir=parent)
 
 
 def _try_lock(path: Path) -> Any:
