@@ -22,7 +22,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QFrame, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
-                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+                               QScrollArea, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from xy_tokenizer import registry
 from xy_tokenizer.codecs.spec import Variant
@@ -371,14 +371,23 @@ class FirstRunPanel(QWidget):
         card.setObjectName("firstRunCard")
         card.setLayout(column)
         card.setMaximumWidth(900)
-        outer = QVBoxLayout(self)
-        outer.addStretch(1)
+        page = QWidget()
+        page_layout = QVBoxLayout(page)
+        page_layout.addStretch(1)
         centre = QHBoxLayout()
         centre.addStretch(1)
         centre.addWidget(card, 6)
         centre.addStretch(1)
-        outer.addLayout(centre, 8)
-        outer.addStretch(1)
+        page_layout.addLayout(centre, 8)
+        page_layout.addStretch(1)
+        # scrolls rather than forcing a minimum window size on small screens
+        scroll = QScrollArea()
+        scroll.setWidget(page)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
 
     def set_message(self, text: str) -> None:
         """A line above the choices (e.g. why the configured model could not be loaded)."""
