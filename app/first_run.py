@@ -105,7 +105,8 @@ class DownloadBox(QGroupBox):
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         row = QHBoxLayout()
-        row.addWidget(self.accept_licence, 1)
+        row.addWidget(self.accept_licence)
+        row.addStretch(1)
         row.addWidget(self.download_button)
         row.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
@@ -207,15 +208,17 @@ class DownloadBox(QGroupBox):
             warn = " \u2014 <b>non-commercial use only</b>" if licence_needs_acknowledgement(unit) else ""
             who = f"{html.escape(unit.id)}: " if len(units) > 1 else ""
             lines.append(f"Licence: {who}{licence}{warn}")
-        files = [f"{html.escape(f.repo_id)}/{html.escape(f.filename)} ({registry.format_size(f.size)})"
+        files = [f"{html.escape(f.repo_id)}/{html.escape(f.filename)}"
+                 + (f" ({registry.format_size(f.size)})" if f.size is not None else "")
                  for unit in units for f in unit.files]
         lines.append("Files: " + ", ".join(files))
         return "<br>".join(lines)
 
     def _where_text(self, variant: Variant) -> str:
         endpoint = os.environ.get("HF_ENDPOINT") or _DEFAULT_ENDPOINT_NAME
-        return (f"{registry.download_size_text(variant)} from {endpoint}, saved in your user data folder and used "
-                "as the default model.")
+        size = registry.download_size_text(variant)
+        what = "The files come" if size == "?" else f"{size}"
+        return f"{what} from {endpoint}, saved in your user data folder and used as the default model."
 
     def _update_buttons(self) -> None:
         variant = self.selected_variant()
