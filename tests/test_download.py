@@ -49,6 +49,8 @@ class HubState:
     advertised_sha256: str | None = None          # overrides the true sha256 in X-Linked-Etag
     advertised: dict[str, str] = field(default_factory=dict)  # "repo/filename" -> ETag to send instead
     drop_first_get_at: int | None = None          # first GET closes after this many body bytes
+    hang_up: bool = False                         # close every connection without an answer
+    release_gets: threading.Event | None = None   # GET bodies wait until this is set
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, Range
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -75,6 +77,9 @@ class HubHandler(BaseHTTPRequestHandler):
         with state.lock:
             state.requests.append((self.command, self.path, self.headers.get("Range")))
             first_get = send_body and sum(r[0] == "GET" for r in state.requests) == 1
+        if state.hang_up:
+            self.close_connection = True
+            return
         match = RESOLVE.match(self.path)
         key = f"{match['repo']}/{unquote(match['filename'])}" if match else ""
         if match and match["repo"] in state.gated:
@@ -112,6 +117,8 @@ class HubHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if not send_body:
             return
+        if state.release_gets is not None:
+            state.release_gets.wait(10)
         end = len(data)
         if first_get and state.drop_first_get_at is not None:
             end = state.drop_first_get_at
@@ -150,6 +157,8 @@ def hub(checkpoint_bytes, monkeypatch):
     try:
         yield state
     finally:
+        if state.release_gets is not None:
+            state.release_gets.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
@@ -349,6 +358,16 @@ def test_refused_connection_is_a_download_error(monkeypatch):
 def test_missing_file_on_server_is_a_download_error(hub):
     with pytest.raises(DownloadError, match="HTTP 404"):
         download_variant("24k")  # the fake Hub only has the 16k repository
+    assert installed_tree() == []
+
+
+def test_server_going_away_after_the_plan_is_a_network_error(hub):
+    def hang_up(plan):
+        hub.hang_up = True
+
+    with pytest.raises(DownloadError, match="cannot download fdugyt/XY_Tokenizer/xy_tokenizer.ckpt") as caught:
+        download_variant("16k", on_plan=hang_up)
+    assert "writing into" not in str(caught.value) and "--checkpoint" in str(caught.value)
     assert installed_tree() == []
 
 

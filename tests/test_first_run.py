@@ -9,6 +9,7 @@ import sys
 import threading
 
 import pytest
+from PySide6.QtWidgets import QApplication
 
 from app.first_run import COL_BITRATE, COL_LICENCE, COL_NAME, COL_RATES, COL_SIZE, COL_TOKENS, INSTALLED, \
     DownloadBox, FirstRunPanel
@@ -29,6 +30,18 @@ def no_crash_dialog(monkeypatch):
     monkeypatch.setattr(threading, "excepthook", lambda args: reached.append(args))
     yield reached
     assert reached == []
+
+
+@pytest.fixture(autouse=True)
+def _workers_joined(qtbot):
+    """Every DownloadBox worker is cancelled and joined after the test, even a failed one (a QThread
+    destroyed while running aborts the process)."""
+    yield
+    for box in QApplication.topLevelWidgets() + [w for w in QApplication.allWidgets() if isinstance(w, DownloadBox)]:
+        worker = getattr(box, "worker", None)
+        if worker is not None and not worker.is_done():
+            worker.cancel()
+            worker.wait(20000)
 
 
 def finish(qtbot, box: DownloadBox, worker) -> None:
@@ -102,10 +115,13 @@ def test_cancel_midway_installs_nothing(qtbot, fake_family, no_crash_dialog):
     qtbot.addWidget(box)
     downloaded = []
     box.downloaded.connect(downloaded.append)
+    fake_family.release_gets = threading.Event()  # the first body waits until Cancel was pressed
     worker = box.start_download("fake_lite")
-    worker.progress.connect(lambda done, total: box.cancel())
+    qtbot.waitUntil(lambda: bool(fake_family.gets()), timeout=TIMEOUT_MS)
     with qtbot.waitSignal(worker.cancelled, timeout=TIMEOUT_MS):
-        pass
+        box.cancel()
+        assert box.status.text() == "Cancelling\u2026"
+        fake_family.release_gets.set()
     qtbot.waitUntil(lambda: not box.is_busy(), timeout=5000)
     assert not downloaded and box.status.text() == "Download cancelled."
     assert paths.find_default_checkpoint() is None

@@ -393,7 +393,7 @@ def _migrate_earlier_install(unit: Variant) -> bool:
 @contextlib.contextmanager
 def _network_errors(where: str, unit: Variant | None, *, local: Path | None = None) -> Iterator[None]:
     """Turn the errors of ``huggingface_hub`` and its HTTP client into :class:`DownloadError`."""
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
     from huggingface_hub.utils import httpx
 
     try:
@@ -416,6 +416,10 @@ def _network_errors(where: str, unit: Variant | None, *, local: Path | None = No
             "names a Hugging Face mirror. " + _HOW_TO_PROCEED) from exc
     except (httpx.HTTPError, ConnectionError, TimeoutError) as exc:
         raise DownloadError(f"cannot download {where} ({exc}). " + _HOW_TO_PROCEED) from exc
+    except LocalEntryNotFoundError as exc:  # hf_hub_download's own request failed (the server went away)
+        cause = exc.__cause__ or exc.__context__ or exc
+        raise DownloadError(f"cannot download {where} (the server stopped answering: {cause}). "
+                            + _HOW_TO_PROCEED) from exc
     except OSError as exc:
         folder = local if local is not None else paths.models_dir()
         raise DownloadError(f"cannot download {where}: writing into {folder} failed ({exc.strerror or exc}); "
