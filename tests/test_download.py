@@ -664,6 +664,10 @@ def test_cli_shows_licence_and_files_with_sizes_before_downloading(fake_family, 
     assert f"  {CODEC_REPO}/config.json  {registry.format_size(len(FAKE_FILES[f'{CODEC_REPO}/config.json']))}  " \
            "-> fake_lite/config.json" in lines
 
+    code, out, err = run_cli(capsys, "download", "--variant", "fake_lite")  # again: nothing to fetch
+    assert code == 0 and out.strip().endswith("model.safetensors")
+    assert err.splitlines()[-1] == f"already installed in {paths.models_dir() / 'fake_lite'} (--force downloads it again)"
+
 
 def test_cli_network_error_is_one_line_and_exit_1(monkeypatch, capsys):
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")

@@ -61,18 +61,26 @@ def run(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
     err.flush()
     show = not args.quiet and err.isatty()
     progress = _byte_progress(err, f"{variant.id}:") if show else None
+    planned = []
+
+    def on_plan(plan: download.DownloadPlan) -> None:
+        planned.append(plan)
+        _print_plan(err, plan)
+
     try:
         path = download.download_variant(variant, progress=progress, force=args.force,
                                          make_default=not args.no_default, accept_licence=args.accept_licence,
-                                         on_plan=lambda plan: _print_plan(err, plan))
+                                         on_plan=on_plan)
     except download.LicenceNotAccepted as exc:
         err.write(f"{PROG}: error: {exc}\n")
         return EXIT_USAGE
     except XYTokenizerError as exc:
         err.write(("\n" if show else "") + f"{PROG}: {exc}\n")
         return EXIT_FAILED
-    if show:
+    if show and planned:
         err.write("\n")
+    if not planned:
+        err.write(f"already installed in {records.install_folder(variant.id)} (--force downloads it again)\n")
     out.write(f"{path}\n")
     return EXIT_OK
 
