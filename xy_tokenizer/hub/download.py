@@ -200,6 +200,9 @@ def plan_download(variant: str | Variant, units: list[Variant] | None = None, *,
     base = _endpoint(endpoint)
     planned = []
     for unit in units:
+        records.semantic_destination(unit)  # a registry entry the layout cannot hold fails before any request
+        if len({file_destination(unit, f) for f in unit.files}) != len(unit.files):
+            raise InstallError(f"registry entry {unit.id}: two of its files would land at the same path")
         for hub_file in unit.files:
             pinned = hub_file.revision or (revision if hub_file.repo_id == main_repo(unit) else None)
             planned.append(_describe(unit, hub_file, base, pinned, force))
