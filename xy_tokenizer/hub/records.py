@@ -23,12 +23,15 @@ The install record (``xytok-install.json``, JSON, :data:`RECORD_FORMAT`)::
     {"format": 1, "variant": "neucodec", "family": "neucodec", "label": "...",
      "licence": "apache-2.0", "licence_url": "...", "origin": "hub" | "local",
      "endpoint": "https://huggingface.co",          (origin "hub")
-     "source": "/where/the/user/had/it",              (origin "local")
+     "source": "/where/the/user/had/it",              (origin "local"; also "recognised": the
+                                                       variant the detector saw, "xy_tokenizer-custom", ...)
      "checkpoint": "pytorch_model.bin",               what load() accepts, relative ("." = the folder)
      "semantic_model": "w2v-bert-2.0",                folder of the separate semantic encoder, or null
      "files": [{"path": "pytorch_model.bin", "repo_id": "neuphonic/neucodec",
                 "filename": "pytorch_model.bin", "revision": "<commit>", "role": "checkpoint",
                 "size": 1234, "sha256": "<hex>", "verified_with": "registry sha256"}, ...],
+                (local installs: path, role, size, sha256; verified_with is one of "registry sha256",
+                 "Hub sha256", "Hub git sha1", "sha256 recorded by an earlier download")
      "installed_at": "2026-12-03T06:00:00Z"}
 
 The default-model record (``models/default.json``, :func:`xy_tokenizer.io.paths.default_record_path`)::
