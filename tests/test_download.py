@@ -603,7 +603,8 @@ def test_readme_tables_are_generated_from_the_registry():
     for marker, table in (("variants", registry.markdown_table()), ("files", registry.markdown_files_table())):
         found = re.search(rf"<!-- {marker}-table:start -->\n(.*?)\n<!-- {marker}-table:end -->", readme, re.S)
         assert found, f"README.md has no {marker} table between its markers"
-        assert found.group(1) == table, "README.md's table differs from the registry: run `xytok download --list --markdown`"
+        assert found.group(1) == table, \
+            "README.md's table differs from the registry: run `xytok download --list --markdown`"
 
 
 # -- xytok download -----------------------------------------------------------------------
@@ -666,7 +667,8 @@ def test_cli_shows_licence_and_files_with_sizes_before_downloading(fake_family, 
 
     code, out, err = run_cli(capsys, "download", "--variant", "fake_lite")  # again: nothing to fetch
     assert code == 0 and out.strip().endswith("model.safetensors")
-    assert err.splitlines()[-1] == f"already installed in {paths.models_dir() / 'fake_lite'} (--force downloads it again)"
+    folder = paths.models_dir() / "fake_lite"
+    assert err.splitlines()[-1] == f"already installed in {folder} (--force downloads it again)"
 
 
 def test_cli_network_error_is_one_line_and_exit_1(monkeypatch, capsys):

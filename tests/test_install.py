@@ -133,7 +133,8 @@ def test_install_a_model_folder_with_its_semantic_encoder(fake_registered, tmp_p
         "config.json", "fake-semantic/config.json", "fake-semantic/model.safetensors", "model.safetensors",
         records.RECORD_NAME]
     record = json.loads((target / records.RECORD_NAME).read_text())
-    assert record["variant"] == "fake_lite" and record["checkpoint"] == "." and record["semantic_model"] == "fake-semantic"
+    assert record["variant"] == "fake_lite" and record["checkpoint"] == "."
+    assert record["semantic_model"] == "fake-semantic"
     assert {e["path"]: e["role"] for e in record["files"]} == {
         "config.json": "config", "fake-semantic/config.json": "semantic_model",
         "fake-semantic/model.safetensors": "semantic_model", "model.safetensors": "checkpoint"}

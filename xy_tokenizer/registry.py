@@ -137,7 +137,8 @@ def markdown_table() -> str:
         names = " / ".join(f"`{n}`" for n in v.names())
         tokens = f"{v.num_quantizers} x {v.codebook_size} at {v.frame_rate:g} Hz"
         licence = f"[{v.licence}]({v.licence_url})" if v.licence_url else v.licence
-        rows.append(f"| {names} | {_cell(family(v.family).label)} | {_cell(v.label)} | {v.input_sample_rate / 1000:g} -> "
+        rows.append(f"| {names} | {_cell(family(v.family).label)} | {_cell(v.label)} | "
+                    f"{v.input_sample_rate / 1000:g} -> "
                     f"{v.output_sample_rate / 1000:g} kHz | {tokens} | {v.bitrate / 1000:g} kbps | "
                     f"{download_size_text(v)} | {_cell(licence)} |")
     return "\n".join(rows)

@@ -113,7 +113,8 @@ def list_variants(args: argparse.Namespace, out: TextIO) -> int:
             names = v.id + (f" ({', '.join(v.aliases)})" if v.aliases else "")
             installed = " [installed]" if records.installed_variant(v) is not None else ""
             out.write(f"  {names}: {v.label}{installed}\n")
-            out.write(f"    {v.input_sample_rate / 1000:g} -> {v.output_sample_rate / 1000:g} kHz, {v.num_quantizers} x "
+            out.write(f"    {v.input_sample_rate / 1000:g} -> {v.output_sample_rate / 1000:g} kHz, "
+                      f"{v.num_quantizers} x "
                       f"{v.codebook_size} codes at {v.frame_rate:g} Hz ({v.bitrate / 1000:g} kbps); download "
                       f"{registry.download_size_text(v)}\n")
             out.write(f"    {licence_line(v)}\n")

@@ -164,7 +164,8 @@ def download_variant(variant: str | Variant = DEFAULT_VARIANT, *, make_default: 
         for unit in todo:
             if licence_needs_acknowledgement(unit) and not accept_licence:
                 raise LicenceNotAccepted(
-                    f"{unit.id} is released under {unit.licence} ({unit.licence_url or unit.hub_page or 'see its Hub page'}): "
+                    f"{unit.id} is released under {unit.licence} "
+                    f"({unit.licence_url or unit.hub_page or 'see its Hub page'}): "
                     "non-commercial use only. Read the licence, then accept it (`--accept-licence`, or tick the "
                     "box in the studio) to download.")
         if _offline():
