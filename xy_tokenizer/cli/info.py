@@ -21,7 +21,8 @@ def _checkpoint_facts(path: Path, config: str | None) -> dict:
         raise XYTokenizerError(f"{path}: cannot be loaded as a checkpoint ({exc})") from exc
     return {
         "kind": "checkpoint", "path": str(path), **codec.facts(), "bitrate": codec.bitrate,
-        "parameters": codec.num_parameters, "sha256": codec.checkpoint_sha256, "file_size": path.stat().st_size,
+        "parameters": codec.num_parameters, "sha256": codec.checkpoint_sha256,
+        "file_size": Path(codec.checkpoint_path or path).stat().st_size,  # the weight file of a folder
     }
 
 
@@ -63,8 +64,8 @@ def _format_facts(facts: dict) -> str:
 
 def run(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
     path = args.path or installed_model(f"name a file: {PROG} info PATH")
-    if not path.is_file():
-        err.write(f"{PROG}: {path}: no such file\n")
+    if not path.exists():  # a file, or a model folder (the default model may be one)
+        err.write(f"{PROG}: {path}: no such file or folder\n")
         return EXIT_FAILED
     suffix = path.suffix.lower()
     if suffix == TOKEN_SUFFIX:
