@@ -35,7 +35,7 @@ def _scan_folder(root: Path, suffixes: frozenset[str], exclude: Sequence[Path] =
                  problems: list[str] | None = None) -> list[Path]:
     """Regular files under ``root`` with one of ``suffixes``, hidden files and folders left out.
 
-    Linked sub-folders are followed, each real folder once (a link back up, or a second link to
+    Linked sub-folders are followed, each real folder once (a link back up, or a second path to
     a folder already scanned, is reported in ``problems`` and skipped). Folders in ``exclude``
     (an output folder inside the input folder) are left out. Entries that are not regular
     files (FIFOs, devices, broken links, link loops) are reported and left out: opening a FIFO
@@ -49,7 +49,8 @@ def _scan_folder(root: Path, suffixes: frozenset[str], exclude: Sequence[Path] =
     found = []
     for folder, dirs, files in os.walk(root, followlinks=True):
         kept = []
-        for name in sorted(dirs):
+        # Real folders before links, so a folder linked from beside it is scanned under its own name.
+        for name in sorted(dirs, key=lambda d: (os.path.islink(os.path.join(folder, d)), d)):
             if name.startswith("."):
                 continue
             path = Path(folder) / name
@@ -57,7 +58,7 @@ def _scan_folder(root: Path, suffixes: frozenset[str], exclude: Sequence[Path] =
             if key is None or key in excluded:
                 continue
             if key in seen:
-                problems.append(f"{path}: links to {seen[key]}, which is scanned already; skipped")
+                problems.append(f"{path}: the same folder as {seen[key]} (a link), scanned once; skipped here")
                 continue
             seen[key] = path
             kept.append(name)

@@ -174,32 +174,36 @@ def _failure_message(item: JobItem, exc: BaseException) -> str:
 STREAM_MIN_STEPS = 16
 
 
-def decode_chunks(codec: Any, codes_length: int, batch_size: int) -> list[tuple[int, int, int]]:
+def decode_chunks(codec: Any, codes_length: int, chunk_steps: int = STREAM_MIN_STEPS) -> list[tuple[int, int, int]]:
     """How :func:`decode_stream` cuts ``codes_length`` frames: ``(start, stop, end)`` per chunk,
     keeping the audio of frames ``start..stop`` from a decode of frames ``start..end``.
 
     A codec that decodes in windows says so with ``decode_stream_tokens = (step, context)``:
     window ``i`` covers frames ``[i*step, i*step + step + context)`` and keeps its first
-    ``step`` frames' audio. Chunks start on window boundaries and carry ``context`` frames of
-    lookahead, so every kept window sees exactly the frames it sees in a whole decode. A codec
-    without the attribute is decoded in one chunk."""
+    ``step`` frames' audio. Chunks of ``chunk_steps`` steps start on window boundaries and
+    carry ``context`` frames of lookahead, so every kept window sees exactly the frames it sees
+    in a whole decode. A codec without the attribute is decoded in one chunk."""
     stream = getattr(codec, "decode_stream_tokens", None)
     if stream is None:
         return [(0, codes_length, codes_length)]
     step, context = stream
-    size = step * max(int(batch_size), STREAM_MIN_STEPS)
+    size = step * max(1, int(chunk_steps))
     return [(start, min(codes_length, start + size), min(codes_length, start + size + context))
             for start in range(0, codes_length, size)]
 
 
 def decode_stream(codec: Any, codes: np.ndarray, *, num_quantizers: int | None = None, batch_size: int = 4,
                   progress: Callable[[int, int], None] | None = None,
-                  cancel: Callable[[], bool] | None = None) -> Iterator[np.ndarray]:
+                  cancel: Callable[[], bool] | None = None,
+                  chunk_steps: int | None = None) -> Iterator[np.ndarray]:
     """Decode ``codes: (levels, T)`` chunk by chunk (:func:`decode_chunks`); yields float32
     audio pieces ``(n_i,)`` at ``codec.output_sample_rate`` whose concatenation is the whole
     decode (``T * output_samples_per_token`` samples). Memory: one chunk's audio at a time.
-    ``progress(done, total)`` counts chunks; ``cancel()`` is checked between model windows."""
-    chunks = decode_chunks(codec, codes.shape[1], batch_size)
+    ``progress(done, total)`` counts model windows; ``cancel()`` is checked between them.
+    ``chunk_steps``: decode steps per chunk (default: ``batch_size``, at least
+    :data:`STREAM_MIN_STEPS`)."""
+    steps = max(batch_size, STREAM_MIN_STEPS) if chunk_steps is None else chunk_steps
+    chunks = decode_chunks(codec, codes.shape[1], steps)
     per_token = codec.output_samples_per_token
     for number, (start, stop, end) in enumerate(chunks):
         def report(done: int, total: int, number: int = number) -> None:
