@@ -17,7 +17,7 @@ import soundfile as sf
 import soxr
 
 from xy_tokenizer.errors import AudioError
-from xy_tokenizer.io.fsutil import atomic_write
+from xy_tokenizer.io.fsutil import atomic_write, writing
 
 #: File extensions (lower case, with dot) of the formats libsndfile reads; folder scans use it.
 AUDIO_EXTENSIONS = frozenset({
@@ -258,6 +258,6 @@ def write_audio(path: Path, audio: np.ndarray, sample_rate: int, *, subtype: str
     audio = np.asarray(audio)
     if audio.ndim != 1:
         raise AudioError(f"{path}: expected mono audio of shape (n,), got {audio.shape}")
-    with atomic_write(path, overwrite=overwrite) as tmp:
+    with atomic_write(path, overwrite=overwrite) as tmp, writing(path):
         write_audio_to(tmp, audio, sample_rate, subtype=subtype, final=path)
     return path

@@ -240,7 +240,7 @@ def disk_full_error(path: Path, exc: BaseException) -> DiskFullError | None:
     if not full:
         return None
     free = free_bytes(Path(path).parent)
-    left = "" if free is None else f", {free:,} bytes left"
+    left = f", {free:,} bytes left" if free is not None and free < DISK_FULL_MARGIN_BYTES else ""
     return DiskFullError(f"cannot write {path}: disk full (no space left on the device{left}); "
                          "free some space or choose an output folder on another disk, then run again")
 
@@ -256,6 +256,19 @@ def _backup(final: Path) -> Path | None:
     except OSError:
         return None
     return backup
+
+
+@contextlib.contextmanager
+def writing(final: Path) -> Iterator[None]:
+    """Name ``final`` in the error when writing its temporary fails for a full disk (inside an
+    :func:`atomic_write_group` whose members are written one after the other)."""
+    try:
+        yield
+    except Exception as exc:
+        full = disk_full_error(final, exc)
+        if full is not None:
+            raise full from exc
+        raise
 
 
 @contextlib.contextmanager

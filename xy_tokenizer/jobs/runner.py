@@ -26,7 +26,7 @@ import numpy as np
 
 from xy_tokenizer.io.audio import WRITE_SUBTYPES, AudioError, AudioInfo, WavWriter, audio_info, load_audio, write_audio_to
 from xy_tokenizer.errors import Cancelled, XYTokenizerError
-from xy_tokenizer.io.fsutil import atomic_write_group, output_lock, remove_stale_temps
+from xy_tokenizer.io.fsutil import atomic_write_group, output_lock, remove_stale_temps, writing
 from xy_tokenizer.io.tokens import (
     TOKEN_SUFFIX, build_token_meta, load_tokens, sidecar_path, token_file_problem, token_payload, write_token_payload,
 )
@@ -155,10 +155,12 @@ def _write_outputs(codec: Any, result: FileResult, plan: _Plan, *, overwrite: bo
     payload = None if plan.tokens is None else token_payload(plan.tokens, result.codes, _token_meta(codec, result))
     with _output_set(plan, overwrite=overwrite) as temps:
         if payload is not None:
-            write_token_payload(temps[plan.tokens], temps[sidecar_path(plan.tokens)], *payload)
+            with writing(plan.tokens):
+                write_token_payload(temps[plan.tokens], temps[sidecar_path(plan.tokens)], *payload)
         if plan.audio is not None:
-            write_audio_to(temps[plan.audio], result.audio, codec.output_sample_rate,
-                           subtype=audio_subtype, final=plan.audio)
+            with writing(plan.audio):
+                write_audio_to(temps[plan.audio], result.audio, codec.output_sample_rate,
+                               subtype=audio_subtype, final=plan.audio)
     return [p for p in plan.paths() if p in finals]
 
 
@@ -224,9 +226,10 @@ def _write_streamed(codec: Any, result: FileResult, plan: _Plan, options: JobOpt
     payload = None if plan.tokens is None else token_payload(plan.tokens, codes, _token_meta(codec, result))
     with _output_set(plan, overwrite=options.overwrite) as temps:
         if payload is not None:
-            write_token_payload(temps[plan.tokens], temps[sidecar_path(plan.tokens)], *payload)
-        with WavWriter(temps[plan.audio], codec.output_sample_rate, frames, subtype=options.audio_subtype,
-                       final=plan.audio) as writer:
+            with writing(plan.tokens):
+                write_token_payload(temps[plan.tokens], temps[sidecar_path(plan.tokens)], *payload)
+        with writing(plan.audio), WavWriter(temps[plan.audio], codec.output_sample_rate, frames,
+                                            subtype=options.audio_subtype, final=plan.audio) as writer:
             for piece in decode_stream(codec, codes, num_quantizers=options.num_quantizers,
                                        batch_size=options.batch_size, progress=progress, cancel=cancel):
                 writer.write(piece)
