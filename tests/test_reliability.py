@@ -519,3 +519,22 @@ def test_display_problem_rules():
     assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
     assert display_problem({"QT_QPA_PLATFORM": "xcb"}, "linux") is not None
     assert display_problem({}, "win32") is None and display_problem({}, "darwin") is None
+
+
+def test_readme_licence_and_citation_tell_a_newcomer_what_they_need():
+    import tomllib
+
+    from xy_tokenizer import __version__
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    cpu = readme.index("pip install torch --index-url https://download.pytorch.org/whl/cpu")
+    assert cpu < readme.index("# 1. set up and run the studio") < readme.index("## Getting the model")
+    assert "xy_tokenizer.load()" in readme and "## Using the tokens in a language model" in readme
+    assert "(levels, T)" in readme and "Level 0" in readme and "xytok download --help" in readme
+    assert "2506.23325" in readme
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["license"]["text"] == "Apache-2.0"
+    assert (ROOT / "LICENSE").read_text(encoding="utf-8").split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    assert citation["version"] == __version__ and citation["license"] == project["license"]["text"]
+    assert citation["references"][0]["identifiers"][0]["value"] == "arXiv:2506.23325"
