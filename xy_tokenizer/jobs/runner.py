@@ -2,8 +2,13 @@
 
 A job is a generator of :class:`JobEvent`. It never stops for a bad file: that file gets a
 ``file_failed`` event whose message names it, and the job goes on. Outputs mirror each input's
-path relative to the folder it was found in (``JobItem.rel``) under the output folder, are
-written atomically, and an existing output makes the file ``file_skipped`` unless overwrite.
+path relative to the folder it was found in (``JobItem.rel``) under the output folder. A file's
+outputs (``.npy`` + ``.json`` + ``.wav``) are one commit, written under a per-output lock (two
+processes writing one folder take turns per file), and replace older files only once all are
+complete. Without overwrite a file whose complete, valid set exists is ``file_skipped``; a
+half-written set is done again. Temporaries a killed run left in an output folder are removed
+before the first write there. Long decodes that are written, not kept, are streamed to disk
+window by window (:func:`decode_stream`, ``JobOptions.stream_seconds``).
 
 Events, in order: ``started`` (``total`` = number of items); per file ``file_started`` when
 its batch begins (a file skipped or failing to load gets no ``file_started``), then exactly one
