@@ -27,7 +27,7 @@ from xy_tokenizer.errors import ConfigError
 from xy_tokenizer.io import fsutil
 from xy_tokenizer.io.audio import WAV_MAX_DATA_BYTES, WavWriter, load_audio, wav_format_for, write_audio
 from xy_tokenizer.io.fsutil import LOCK_SUFFIX, PART_MARKER, remove_stale_temps, temp_path_for
-from xy_tokenizer.io.tokens import load_tokens, save_tokens, sidecar_path
+from xy_tokenizer.io.tokens import load_tokens, save_tokens
 from xy_tokenizer.jobs import JobItem, JobOptions, collect_inputs, run_job, shard_of
 from xy_tokenizer.jobs import runner
 
@@ -106,7 +106,8 @@ def test_the_set_is_one_commit_a_failure_in_the_last_file_leaves_nothing(tiny16k
     events = reconstruct(tiny16k_codec, clips, out)
     failed = by_kind(events, "file_failed")
     assert len(failed) == 2
-    assert "disk full" in failed[0].message and str(out / failed[0].item.path.with_suffix(".wav").name) in failed[0].message
+    wav = out / failed[0].item.path.with_suffix(".wav").name
+    assert "disk full" in failed[0].message and str(wav) in failed[0].message
     assert files_of(out) == {} and hidden_leftovers(out) == []
 
 

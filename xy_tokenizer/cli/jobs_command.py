@@ -34,7 +34,8 @@ def overlap_warning(overlap: float | None) -> str | None:
         return None
     return (f"warning: --overlap {overlap:g} moves the {WINDOW_SECONDS} s encoder window by only {step:.2f} s: "
             f"every second of audio is encoded about {factor:.0f} times ({factor:.0f}x the work of windows "
-            f"that do not overlap); the default {DEFAULT_OVERLAP_SECONDS} s is {WINDOW_SECONDS / (WINDOW_SECONDS - DEFAULT_OVERLAP_SECONDS):.1f}x")
+            f"that do not overlap); the default {DEFAULT_OVERLAP_SECONDS} s is "
+            f"{WINDOW_SECONDS / (WINDOW_SECONDS - DEFAULT_OVERLAP_SECONDS):.1f}x")
 
 
 def check_output_folder(out: Path) -> None:

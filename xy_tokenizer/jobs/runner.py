@@ -29,7 +29,9 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from xy_tokenizer.io.audio import WRITE_SUBTYPES, AudioError, AudioInfo, WavWriter, audio_info, load_audio, write_audio_to
+from xy_tokenizer.io.audio import (
+    WRITE_SUBTYPES, AudioError, AudioInfo, WavWriter, audio_info, load_audio, write_audio_to,
+)
 from xy_tokenizer.errors import Cancelled, XYTokenizerError
 from xy_tokenizer.io.fsutil import atomic_write_group, output_lock, remove_stale_temps, writing
 from xy_tokenizer.io.tokens import (
