@@ -1,6 +1,6 @@
 """Peak memory of decoding a long token file in a job: streamed to disk window by window vs in memory.
 
-Run from the repository root: ``python benchmarks/bench_stream_memory.py [--tokens 6000 12000 24000]``.
+Run from the repository root: ``python -m benchmarks.bench_stream_memory [--tokens 6000 12000 24000]``.
 Uses the tiny 16 kHz fixture model (tests/fixtures/tiny16k) and random codes; the peak is what
 ``tracemalloc`` sees (numpy buffers; torch's own allocator is not traced). A streamed decode's
 peak stays about one chunk whatever the length; an in-memory decode grows with the output.
