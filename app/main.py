@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,12 +19,35 @@ from resources import resource_path
 from xy_tokenizer import __version__
 
 from . import excepthook
-from .main_window import MainWindow
-from .worker import wait_for_detached
 
 ICON_FILE = "icon.svg"
 ORGANIZATION = "XY-Tokenizer Studio"
 APPLICATION = "xy-tokenizer-studio"
+
+
+#: Qt platform plugins that need a display server (others, e.g. "offscreen", "vnc", "eglfs", need none).
+DISPLAY_PLATFORMS = ("xcb", "wayland")
+
+
+def display_problem(environ: dict | None = None, platform: str | None = None) -> str | None:
+    """One line saying why the studio cannot open a window here, or None.
+
+    On Linux, Qt's default (xcb or wayland) needs ``DISPLAY`` or ``WAYLAND_DISPLAY``; without
+    one it aborts with a message about missing xcb libraries. A non-display
+    ``QT_QPA_PLATFORM`` (``offscreen``, ...) needs neither.
+    """
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux"):
+        return None
+    qpa = environ.get("QT_QPA_PLATFORM", "").split(":")[0].strip().lower()
+    if qpa and not qpa.startswith(DISPLAY_PLATFORMS):
+        return None
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("xytok-studio: no display to open a window on (neither DISPLAY nor WAYLAND_DISPLAY is set); "
+            "start it from a desktop session (or ssh -X), or set QT_QPA_PLATFORM=offscreen to run it "
+            "without a screen (e.g. with --smoke-test); for batch work use the xytok command")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -55,6 +79,8 @@ def smoke_test(app: QApplication) -> int:
         import torch
 
         torch.stft(torch.zeros(1, 4000), 400, 160, window=torch.hann_window(400), return_complex=True)
+        from .main_window import MainWindow
+
         window = MainWindow()
         window.show()
         app.processEvents()
@@ -72,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = QApplication.instance()
+    if app is None and (problem := display_problem()) is not None:
+        print(problem, file=sys.stderr)
+        return 1
     if app is None:
         # Fractional scale factors (125 %, 150 %) as the screen asks, not rounded.
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
@@ -85,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     icon_path = resource_path(ICON_FILE)
     if icon_path.is_file():
         app.setWindowIcon(QIcon(str(icon_path)))
+
+    # Imported here, after the display check: they pull in Qt Multimedia, which logs about audio
+    # back ends on import.
+    from .main_window import MainWindow
+    from .worker import wait_for_detached
 
     if args.smoke_test:
         return smoke_test(app)

@@ -321,12 +321,12 @@ class MainWindow(QMainWindow):
         """True when a checkpoint is configured and exists, or a default model is installed."""
         checkpoint, _ = self.settings.model_source()
         if checkpoint is not None:
-            return checkpoint.is_file()
+            return checkpoint.exists()  # a file or a model folder
         return paths.find_default_checkpoint() is not None
 
     def _update_model_page(self, message: str = "") -> None:
         checkpoint, _ = self.settings.model_source()
-        if not message and checkpoint is not None and not checkpoint.is_file():
+        if not message and checkpoint is not None and not checkpoint.exists():
             message = (f"The checkpoint in your settings, {checkpoint}, does not exist any more. "
                        "Open another one or download a model.")
         needs_model = bool(message) or not self.model_available()

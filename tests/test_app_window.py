@@ -320,7 +320,7 @@ def test_first_run_download_with_progress_then_chosen(qtbot, hub, checkpoint_byt
         worker.progress.connect(lambda done, total: progress.append((done, total)))
         assert panel.download.cancel_button.isEnabled() and not panel.download.download_button.isEnabled()
     path, config = chosen.args
-    assert config is None and path == paths.models_dir() / "xy_tokenizer_16k.ckpt"
+    assert config is None and path == paths.models_dir() / "xy_tokenizer_16k" / "xy_tokenizer.ckpt"
     assert path.read_bytes() == checkpoint_bytes
     assert paths.find_default_checkpoint() is not None
     assert progress and progress[-1] == (len(checkpoint_bytes), len(checkpoint_bytes))

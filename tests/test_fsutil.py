@@ -113,3 +113,71 @@ def test_sha256_file_matches_hashlib(tmp_path):
     path = tmp_path / "blob.bin"
     path.write_bytes(data)
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_a_rename_failing_midway_puts_the_previous_files_back(tmp_path, monkeypatch):
+    first, second = tmp_path / "a.json", tmp_path / "a.npy"
+    first.write_text("old json")
+    second.write_text("old npy")
+    real_replace = os.replace
+    calls = []
+
+    def replace_then_fail(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(5, "Input/output error")
+        return real_replace(src, dst)
+    monkeypatch.setattr(os, "replace", replace_then_fail)
+    with pytest.raises(XYTokenizerError, match="a.npy"):
+        with atomic_write_group([first, second], overwrite=True) as (tmp1, tmp2):
+            tmp1.write_text("new json")
+            tmp2.write_text("new npy")
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert first.read_text() == "old json" and second.read_text() == "old npy"
+    assert leftovers(tmp_path) == []
+
+
+def test_disk_full_while_writing_names_the_file(tmp_path):
+    import errno
+
+    target = tmp_path / "clip.wav"
+    with pytest.raises(XYTokenizerError, match=r"cannot write .*clip\.wav: disk full") as caught:
+        with atomic_write(target) as tmp:
+            tmp.write_text("half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert isinstance(caught.value, OSError) and not target.exists() and leftovers(tmp_path) == []
+
+
+def test_output_lock_serialises_writers_and_leaves_no_lock_file(tmp_path):
+    import threading
+
+    from xy_tokenizer.io.fsutil import LOCK_SUFFIX, output_lock
+
+    target = tmp_path / "out" / "a.npy"
+    order = []
+    inside = threading.Event()
+    release = threading.Event()
+
+    def holder():
+        with output_lock(target):
+            order.append("first in")
+            inside.set()
+            release.wait(10)
+            order.append("first out")
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert inside.wait(10)
+    def second():
+        with output_lock(target):
+            order.append("second in")
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    waiter.join(0.3)
+    assert order == ["first in"]                   # the second writer waits for the first
+    release.set()
+    thread.join(10)
+    waiter.join(10)
+    assert order == ["first in", "first out", "second in"]
+    assert [p.name for p in target.parent.iterdir() if p.name.endswith(LOCK_SUFFIX)] == []

@@ -18,6 +18,7 @@ from xy_tokenizer.errors import ConfigError
 #: Family packages, in the order ``load`` tries them and lists show them.
 FAMILY_PACKAGES: tuple[str, ...] = (
     "xy_tokenizer.codecs.xy",
+    "xy_tokenizer.codecs.xcodec",
 )
 
 _families: dict[str, FamilySpec] = {}
@@ -92,15 +93,63 @@ def choices() -> list[str]:
     return [n for v in variants() for n in v.names()]
 
 
+def format_size(n: int | None) -> str:
+    """Bytes as people read them (decimal units): ``2.32 GB``, ``37 B``; ``"?"`` when unknown."""
+    if n is None:
+        return "?"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} B"
+
+
+def needed_variants(v: Variant) -> list[Variant]:
+    """``v`` and, first, the separately installed semantic-encoder variant it needs (if registered)."""
+    if any(f.role == "semantic_model" for f in v.files):
+        return [v]
+    name = family(v.family).semantic_model_variant
+    dependency = find_variant(name) if name else None
+    return [dependency, v] if dependency is not None and dependency.id != v.id else [v]
+
+
+def total_download(v: Variant) -> tuple[int, bool]:
+    """``(bytes, complete)``: the known sizes of every file ``v`` needs (dependency included),
+    and whether every size is known."""
+    sizes = [f.size for u in needed_variants(v) for f in u.files]
+    return sum(s for s in sizes if s is not None), all(s is not None for s in sizes)
+
+
+def download_size_text(v: Variant) -> str:
+    total, complete = total_download(v)
+    if complete:
+        return format_size(total)
+    return f"> {format_size(total)}" if total else "?"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def markdown_table() -> str:
-    """The README's table of released variants."""
-    rows = ["| variant | family | Hub repository | rates (in -> out) | tokens | bitrate | licence |",
-            "|---|---|---|---|---|---|---|"]
+    """The README's table of released variants (``xytok download --list --markdown`` prints it)."""
+    rows = ["| variant (`--variant`) | family | what | rates (in -> out) | tokens | bitrate | download | licence |",
+            "|---|---|---|---|---|---|---|---|"]
     for v in variants():
-        ck = v.checkpoint_file
-        repo = ck.repo_id if ck else "-"
         names = " / ".join(f"`{n}`" for n in v.names())
         tokens = f"{v.num_quantizers} x {v.codebook_size} at {v.frame_rate:g} Hz"
-        rows.append(f"| {names} | {family(v.family).label} | {repo} | {v.input_sample_rate // 1000} -> "
-                    f"{v.output_sample_rate // 1000} kHz | {tokens} | {v.bitrate / 1000:g} kbps | {v.licence} |")
+        licence = f"[{v.licence}]({v.licence_url})" if v.licence_url else v.licence
+        rows.append(f"| {names} | {_cell(family(v.family).label)} | {_cell(v.label)} | "
+                    f"{v.input_sample_rate / 1000:g} -> "
+                    f"{v.output_sample_rate / 1000:g} kHz | {tokens} | {v.bitrate / 1000:g} kbps | "
+                    f"{download_size_text(v)} | {_cell(licence)} |")
+    return "\n".join(rows)
+
+
+def markdown_files_table() -> str:
+    """The README's table of every file each variant needs, for copying them by hand."""
+    rows = ["| variant | Hub repository | file | role | size | sha256 |", "|---|---|---|---|---|---|"]
+    for v in variants():
+        for f in v.files:
+            rows.append(f"| `{v.id}` | {f.repo_id} | `{f.filename}` | {f.role} | {format_size(f.size)} | "
+                        f"{f'`{f.sha256}`' if f.sha256 else '?'} |")
     return "\n".join(rows)

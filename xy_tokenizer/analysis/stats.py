@@ -11,13 +11,13 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from xy_tokenizer.errors import XYTokenizerError
+from xy_tokenizer.errors import TokenFileError, XYTokenizerError
 from xy_tokenizer.io.fsutil import atomic_write
 from xy_tokenizer.io.tokens import check_codes, load_tokens
 
@@ -116,6 +116,8 @@ class StatsReport:
 
     per_file: dict[str, list[LevelStats]]
     overall: list[LevelStats]
+    #: Messages about files left out (``token_file_stats(..., keep_going=True)``), each naming its file.
+    problems: list[str] = field(default_factory=list)
 
 
 def level_stats(codes: np.ndarray | Sequence[np.ndarray], codebook_size: int,
@@ -142,20 +144,30 @@ def level_stats(codes: np.ndarray | Sequence[np.ndarray], codebook_size: int,
 
 
 def token_file_stats(paths: Iterable[str | Path], codebook_size: int | None = None,
-                     top_n: int = DEFAULT_TOP_N) -> StatsReport:
+                     top_n: int = DEFAULT_TOP_N, *, keep_going: bool = False) -> StatsReport:
     """Statistics of each token file (``<stem>.npy``) and of all of them together.
 
     ``codebook_size`` None: the size the files' sidecars record (they must agree), or
-    for files without one the smallest power of two above their largest code. A path given twice counts once. Raises
-    :class:`~xy_tokenizer.errors.TokenFileError` naming the file for an unreadable or invalid
-    token file.
+    for files without one the smallest power of two above their largest code. A path given
+    twice counts once. An unreadable or invalid token file raises
+    :class:`~xy_tokenizer.errors.TokenFileError` naming it, or with ``keep_going`` is left out
+    with its message in ``report.problems`` (an error is raised only when no file is usable).
     """
     loaded: dict[str, tuple[np.ndarray, dict | None]] = {}
+    problems: list[str] = []
     for path in paths:
         key = str(path)
-        if key not in loaded:
+        if key in loaded:
+            continue
+        try:
             loaded[key] = load_tokens(Path(path), codebook_size=codebook_size)
+        except TokenFileError as exc:
+            if not keep_going:
+                raise
+            problems.append(str(exc))
     if not loaded:
+        if problems:
+            raise TokenFileError("no usable token file: " + "; ".join(problems))
         raise XYTokenizerError("no token files given; pass one or more .npy token files")
     if codebook_size is None:
         recorded = {key: int(meta["codebook_size"]) for key, (_, meta) in loaded.items()
@@ -166,8 +178,18 @@ def token_file_stats(paths: Iterable[str | Path], codebook_size: int | None = No
                 "token files from codebooks of different sizes cannot be summed: "
                 + ", ".join(f"{key} ({size})" for key, size in recorded.items()))
         codebook_size = sizes.pop() if sizes else _inferred_size(codes for codes, _ in loaded.values())
-    per_file = {key: level_stats(codes, codebook_size, top_n) for key, (codes, _) in loaded.items()}
-    return StatsReport(per_file=per_file, overall=_sum_levels(per_file.values(), codebook_size, top_n))
+    per_file = {}
+    for key, (codes, _) in loaded.items():
+        try:
+            per_file[key] = level_stats(codes, codebook_size, top_n)
+        except TokenFileError as exc:     # codes beyond the codebook size the others agree on
+            if not keep_going:
+                raise
+            problems.append(str(exc).replace("codes", key, 1))
+    if not per_file:
+        raise TokenFileError("no usable token file: " + "; ".join(problems))
+    return StatsReport(per_file=per_file, overall=_sum_levels(per_file.values(), codebook_size, top_n),
+                       problems=problems)
 
 
 def _inferred_size(arrays: Iterable[np.ndarray]) -> int:

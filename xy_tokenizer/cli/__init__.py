@@ -12,7 +12,7 @@ import sys
 from typing import Sequence
 
 from xy_tokenizer._version import __version__
-from xy_tokenizer.cli import download, info, jobs_command, metrics, stats
+from xy_tokenizer.cli import compare, download, info, install, jobs_command, metrics, stats
 from xy_tokenizer.cli.common import (
     EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, PROG, UsageError, job_options, model_options,
 )
@@ -20,7 +20,7 @@ from xy_tokenizer.errors import XYTokenizerError
 
 #: Command name -> the module that adds its parser and runs it.
 COMMAND_MODULES = {"encode": jobs_command, "decode": jobs_command, "reconstruct": jobs_command,
-                   "info": info, "download": download, "stats": stats, "metrics": metrics}
+                   "info": info, "download": download, "install": install, "stats": stats, "metrics": metrics, "compare": compare}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     jobs_command.add_parsers(sub, model_options(), job_options())
-    for module in (info, download, stats, metrics):
+    for module in (info, download, install, stats, metrics, compare):
         module.add_parser(sub)
     return parser
 

@@ -2,19 +2,79 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-from typing import TextIO
+import signal
+import threading
+from pathlib import Path
+from typing import Iterator, TextIO
 
 from xy_tokenizer.cli.common import (
     EXIT_FAILED, EXIT_OK, PROG, ProgressDisplay, Report, UsageError, add_decode_options, add_overlap, load_codec,
 )
+from xy_tokenizer.codecs.xy.constants import DEFAULT_OVERLAP_SECONDS
 from xy_tokenizer.errors import XYTokenizerError
 from xy_tokenizer.jobs import JobOptions, JobSummary, collect_inputs, run_job
 
 
+#: ``--overlap`` making the encoder do this many times the work of windows that do not overlap
+#: draws a warning (XY-Tokenizer: 30 s windows every 30 - overlap seconds).
+OVERLAP_WARNING_FACTOR = 5.0
+
+
+def overlap_warning(overlap: float | None) -> str | None:
+    """A warning when ``--overlap`` makes encoding far slower than needed (None otherwise)."""
+    from xy_tokenizer.codecs.xy.constants import WINDOW_SECONDS
+
+    if overlap is None or not 0 <= overlap < WINDOW_SECONDS:
+        return None
+    step = WINDOW_SECONDS - overlap
+    factor = WINDOW_SECONDS / step
+    if factor < OVERLAP_WARNING_FACTOR:
+        return None
+    return (f"warning: --overlap {overlap:g} moves the {WINDOW_SECONDS} s encoder window by only {step:.2f} s: "
+            f"every second of audio is encoded about {factor:.0f} times ({factor:.0f}x the work of windows "
+            f"that do not overlap); the default {DEFAULT_OVERLAP_SECONDS} s is "
+            f"{WINDOW_SECONDS / (WINDOW_SECONDS - DEFAULT_OVERLAP_SECONDS):.1f}x")
+
+
+def check_output_folder(out: Path) -> None:
+    """``-o`` must name a folder (existing or not), not a file: a usage error before any work."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"-o {out}: is a file, not a folder; name an output folder (it is created if needed)")
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While a job runs, SIGTERM stops it like Ctrl-C: the job unwinds, its temporary files are
+    deleted and ``xytok`` exits with 130 (in the main thread only; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
+    with terminate_as_interrupt():
+        return _run(args, err, out)
+
+
+def _run(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
     mode = args.command
-    items, problems = collect_inputs(args.inputs, "tokens" if mode == "decode" else "audio", args.shard)
+    check_output_folder(args.out)
+    warning = overlap_warning(getattr(args, "overlap", None))
+    if warning is not None:
+        err.write(f"{PROG}: {warning}\n")
+    items, problems = collect_inputs(args.inputs, "tokens" if mode == "decode" else "audio", args.shard,
+                                     exclude=[args.out])
     report = Report(mode, problems=list(problems))
     for problem in problems:
         err.write(f"{PROG}: {problem}\n")

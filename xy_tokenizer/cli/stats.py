@@ -26,13 +26,15 @@ def run(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
     token_paths, problems = scan_token_files(args.inputs, err)
     if not token_paths:
         return EXIT_FAILED
-    report = stats.token_file_stats(token_paths)
+    report = stats.token_file_stats(token_paths, keep_going=True)
+    for problem in report.problems:
+        err.write(f"{PROG}: skipped: {problem}\n")
     out.write(stats.format_report(report))
     target = args.csv or args.json_out
     if target is not None:
         stats.write_report(report, target, overwrite=args.overwrite)
         err.write(f"wrote {target}\n")
-    return EXIT_FAILED if problems else EXIT_OK
+    return EXIT_FAILED if problems or report.problems else EXIT_OK
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -6,6 +6,8 @@ failure is an :class:`AudioError` whose message starts with the file's path.
 """
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,7 @@ import soundfile as sf
 import soxr
 
 from xy_tokenizer.errors import AudioError
-from xy_tokenizer.io.fsutil import atomic_write
+from xy_tokenizer.io.fsutil import atomic_write, writing
 
 #: File extensions (lower case, with dot) of the formats libsndfile reads; folder scans use it.
 AUDIO_EXTENSIONS = frozenset({
@@ -46,6 +48,8 @@ def _check_readable(path: Path) -> None:
         raise AudioError(f"{path}: file not found")
     if path.is_dir():
         raise AudioError(f"{path}: is a folder, not an audio file")
+    if not is_regular_file(path):
+        raise AudioError(f"{path}: not a regular file (a pipe, device or socket); only audio files are read")
     try:
         with open(path, "rb"):
             pass
@@ -53,6 +57,14 @@ def _check_readable(path: Path) -> None:
         raise AudioError(f"{path}: cannot be opened ({exc.strerror or exc})") from exc
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: the file is empty (0 bytes)")
+
+
+def is_regular_file(path: Path) -> bool:
+    """Whether ``path`` is (or links to) a regular file: opening a FIFO named ``.wav`` would block."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 def _libsndfile_error(path: Path, exc: Exception) -> AudioError:
@@ -159,24 +171,93 @@ def load_audio(path: Path, target_rate: int, min_samples: int = 1) -> tuple[np.n
     return audio, info
 
 
+#: Samples clipped and written per block (bounded extra memory instead of a clipped copy of it all).
+WRITE_BLOCK_SAMPLES = 1 << 20
+#: Bytes per sample of each :data:`WRITE_SUBTYPES` entry.
+SUBTYPE_BYTES = {"PCM_16": 2, "PCM_24": 3, "FLOAT": 4}
+#: A RIFF WAV counts its size in 32 bits; past this many bytes of samples (leaving room for the
+#: header) the file is written as RF64, which libsndfile and most tools read.
+WAV_MAX_DATA_BYTES = (1 << 32) - 1 - (1 << 16)
+
+
+def wav_format_for(frames: int, subtype: str, channels: int = 1) -> str:
+    """libsndfile major format for a WAV of ``frames`` frames: ``"WAV"``, or ``"RF64"`` when the
+    samples would not fit the 4 GB a RIFF header can count."""
+    data_bytes = int(frames) * int(channels) * SUBTYPE_BYTES[subtype]
+    return "RF64" if data_bytes > WAV_MAX_DATA_BYTES else "WAV"
+
+
+def _check_subtype(path: Path, subtype: str) -> None:
+    if subtype not in WRITE_SUBTYPES:
+        raise AudioError(f"{path}: cannot write sample format {subtype!r}; use one of {', '.join(WRITE_SUBTYPES)}")
+
+
+class WavWriter:
+    """A mono WAV (or RF64) file written block by block: ``with WavWriter(tmp, ...) as w: w.write(block)``.
+
+    ``frames`` is the length it will have (it picks WAV or RF64, :func:`wav_format_for`);
+    ``final`` the name used in messages. PCM blocks are clipped to [-1, 1] one
+    :data:`WRITE_BLOCK_SAMPLES` piece at a time, so memory stays bounded whatever the length.
+    """
+
+    def __init__(self, path: Path, sample_rate: int, frames: int, *, subtype: str = "PCM_16",
+                 final: Path | None = None) -> None:
+        self.path, self.final = Path(path), Path(final or path)
+        _check_subtype(self.final, subtype)
+        self.subtype = subtype
+        self.written = 0
+        self._handle = sf.SoundFile(str(self.path), "w", samplerate=int(sample_rate), channels=1,
+                                    subtype=subtype, format=wav_format_for(frames, subtype))
+
+    def write(self, audio: np.ndarray) -> None:
+        """Append ``audio: (n,)`` float samples. Raises :class:`AudioError` for non-finite or non-1-D audio."""
+        audio = np.asarray(audio)
+        if audio.ndim != 1:
+            raise AudioError(f"{self.final}: expected mono audio of shape (n,), got {audio.shape}")
+        for start in range(0, audio.shape[0], WRITE_BLOCK_SAMPLES):
+            block = np.asarray(audio[start:start + WRITE_BLOCK_SAMPLES], dtype=np.float32)
+            if not np.isfinite(block).all():
+                raise AudioError(f"{self.final}: the audio to write contains NaN or infinite samples")
+            if self.subtype != "FLOAT":
+                block = np.clip(block, -1.0, 1.0)      # one block's copy, never the caller's array
+            self._handle.write(block)
+            self.written += block.shape[0]
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> "WavWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_audio_to(tmp: Path, audio: np.ndarray, sample_rate: int, *, subtype: str = "PCM_16",
+                   final: Path | None = None) -> None:
+    """Write ``audio: (n,)`` into ``tmp`` (not atomically: a temporary of an atomic group) block
+    by block; ``final`` names the destination in messages."""
+    audio = np.asarray(audio)
+    if audio.ndim != 1:
+        raise AudioError(f"{final or tmp}: expected mono audio of shape (n,), got {audio.shape}")
+    with WavWriter(tmp, sample_rate, audio.shape[0], subtype=subtype, final=final) as writer:
+        writer.write(audio)
+
+
 def write_audio(path: Path, audio: np.ndarray, sample_rate: int, *, subtype: str = "PCM_16",
                 overwrite: bool = False) -> Path:
     """Write ``audio: (n,)`` float as a mono WAV atomically; returns ``path``.
 
-    ``subtype`` is one of :data:`WRITE_SUBTYPES`; PCM output is clipped to [-1, 1]. Raises
+    ``subtype`` is one of :data:`WRITE_SUBTYPES`; PCM output is clipped to [-1, 1] block by
+    block (no clipped copy of the whole signal); past 4 GB of samples the file is RF64. Raises
     :class:`AudioError` for non-finite or non-1-D audio, ``OutputExistsError`` when ``path``
-    exists and not ``overwrite``.
+    exists and not ``overwrite``, ``DiskFullError`` naming ``path`` when the disk fills up.
     """
     path = Path(path)
-    if subtype not in WRITE_SUBTYPES:
-        raise AudioError(f"{path}: cannot write sample format {subtype!r}; use one of {', '.join(WRITE_SUBTYPES)}")
-    audio = np.asarray(audio, dtype=np.float32)
+    _check_subtype(path, subtype)
+    audio = np.asarray(audio)
     if audio.ndim != 1:
         raise AudioError(f"{path}: expected mono audio of shape (n,), got {audio.shape}")
-    if not np.isfinite(audio).all():
-        raise AudioError(f"{path}: the audio to write contains NaN or infinite samples")
-    if subtype != "FLOAT":
-        audio = np.clip(audio, -1.0, 1.0)
-    with atomic_write(path, overwrite=overwrite) as tmp:
-        sf.write(str(tmp), audio, int(sample_rate), subtype=subtype, format="WAV")
+    with atomic_write(path, overwrite=overwrite) as tmp, writing(path):
+        write_audio_to(tmp, audio, sample_rate, subtype=subtype, final=path)
     return path

@@ -124,19 +124,52 @@ def save_tokens(npy_path: Path, codes: np.ndarray, meta: dict, *,
     codes, ``OutputExistsError`` when either file exists and not ``overwrite``.
     """
     npy_path = Path(npy_path)
+    json_path = sidecar_path(npy_path)
+    array, text = token_payload(npy_path, codes, meta)
+    # Sidecar first: a reader that sees the .npy can count on its .json.
+    with atomic_write_group([json_path, npy_path], overwrite=overwrite) as (json_tmp, npy_tmp):
+        write_token_payload(npy_tmp, json_tmp, array, text)
+    return npy_path, json_path
+
+
+def token_payload(npy_path: Path, codes: np.ndarray, meta: dict) -> tuple[np.ndarray, str]:
+    """What :func:`save_tokens` writes for ``npy_path``: the checked array in its file dtype and
+    the sidecar text. Raises :class:`TokenFileError` for a wrong suffix or invalid codes."""
+    npy_path = Path(npy_path)
     if npy_path.suffix != TOKEN_SUFFIX:
         raise TokenFileError(f"{npy_path}: token files must end in {TOKEN_SUFFIX}")
     codes = np.asarray(codes)
     recorded = meta.get("codebook_size")
     size = int(recorded) if isinstance(recorded, int) and recorded > 0 else _size_for(codes)
-    codes = check_codes(codes, str(npy_path), size)
-    json_path = sidecar_path(npy_path)
-    text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
-    # Sidecar first: a reader that sees the .npy can count on its .json.
-    with atomic_write_group([json_path, npy_path], overwrite=overwrite) as (json_tmp, npy_tmp):
-        json_tmp.write_text(text, encoding="utf-8")
-        np.save(npy_tmp, codes.astype(token_dtype(size)), allow_pickle=False)
-    return npy_path, json_path
+    check_codes(codes, str(npy_path), size)
+    return codes.astype(token_dtype(size), copy=False), json.dumps(meta, indent=2, sort_keys=True) + "\n"
+
+
+def write_token_payload(npy_tmp: Path, json_tmp: Path, array: np.ndarray, text: str) -> None:
+    """Write :func:`token_payload`'s array and sidecar text into two temporaries of an atomic group."""
+    Path(json_tmp).write_text(text, encoding="utf-8")
+    np.save(npy_tmp, array, allow_pickle=False)
+
+
+def token_file_problem(npy_path: Path) -> str | None:
+    """Why ``npy_path`` is not a complete token output (None: it is): the ``.npy`` or its sidecar
+    missing, either unreadable, or the two disagreeing. Reads the array's header only (a memory
+    map), not its codes; a job's skip check uses it so that a rerun redoes a half-written set."""
+    npy_path = Path(npy_path)
+    if not npy_path.is_file():
+        return f"{npy_path} is missing"
+    if not sidecar_path(npy_path).is_file():
+        return f"its sidecar {sidecar_path(npy_path)} is missing"
+    try:
+        meta = load_token_meta(npy_path)
+        codes = np.load(npy_path, mmap_mode="r", allow_pickle=False)
+        if not isinstance(codes, np.ndarray):
+            return f"{npy_path} is not a .npy array"
+        check_layout(codes, str(npy_path))
+        _check_against_sidecar(codes, meta or {}, npy_path)
+    except (TokenFileError, OSError, ValueError, EOFError) as exc:
+        return str(exc)
+    return None
 
 
 def _size_for(codes: np.ndarray) -> int:
@@ -207,6 +240,9 @@ def load_tokens(path: Path, codebook_size: int | None = None,
     newer format, or contradicts its array.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file (a pipe, device or socket)"
+        raise TokenFileError(f"{path}: is {kind}; token files are .npy files")
     if not path.is_file():
         raise TokenFileError(f"{path}: token file not found")
     try:

@@ -4,10 +4,13 @@
 :mod:`.runner` runs them through a codec (a generator of :class:`JobEvent`).
 """
 from xy_tokenizer.jobs.events import MODES, EventKind, FileResult, JobEvent, JobItem, JobOptions, JobSummary, Mode
-from xy_tokenizer.jobs.inputs import INPUT_KINDS, collect_inputs
-from xy_tokenizer.jobs.runner import AUDIO_SUFFIX, SKIP_HINT, export_results, planned_outputs, run_job
+from xy_tokenizer.jobs.inputs import INPUT_KINDS, collect_inputs, shard_of
+from xy_tokenizer.jobs.runner import (
+    AUDIO_SUFFIX, SKIP_HINT, decode_stream, export_results, planned_outputs, run_job,
+)
 
 __all__ = [
     "MODES", "Mode", "EventKind", "FileResult", "JobEvent", "JobItem", "JobOptions", "JobSummary",
-    "INPUT_KINDS", "collect_inputs", "AUDIO_SUFFIX", "SKIP_HINT", "export_results", "planned_outputs", "run_job",
+    "INPUT_KINDS", "collect_inputs", "shard_of", "AUDIO_SUFFIX", "SKIP_HINT", "decode_stream", "export_results",
+    "planned_outputs", "run_job",
 ]

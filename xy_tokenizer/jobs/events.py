@@ -46,6 +46,10 @@ class JobItem:
     rel: Path           # path relative to the input root it was found under (mirrored in OUT)
 
 
+#: Decoded audio longer than this (seconds) is streamed to disk by jobs that do not keep arrays.
+STREAM_DECODE_SECONDS = 600.0
+
+
 @dataclass
 class JobOptions:
     mode: str                      # "encode" | "decode" | "reconstruct"
@@ -57,6 +61,9 @@ class JobOptions:
     num_quantizers: int | None = None
     audio_subtype: str = "PCM_16"  # or "FLOAT"
     keep_arrays: bool = True       # results carry codes/audio arrays
+    #: With ``keep_arrays=False``, audio outputs longer than this (seconds) are decoded window
+    #: by window straight into their file instead of in memory.
+    stream_seconds: float = STREAM_DECODE_SECONDS
 
     def encode_options(self) -> dict:
         """The family options given (``overlap``, ``window``), for ``codec.encode``."""

@@ -2,8 +2,13 @@
 
 A job is a generator of :class:`JobEvent`. It never stops for a bad file: that file gets a
 ``file_failed`` event whose message names it, and the job goes on. Outputs mirror each input's
-path relative to the folder it was found in (``JobItem.rel``) under the output folder, are
-written atomically, and an existing output makes the file ``file_skipped`` unless overwrite.
+path relative to the folder it was found in (``JobItem.rel``) under the output folder. A file's
+outputs (``.npy`` + ``.json`` + ``.wav``) are one commit, written under a per-output lock (two
+processes writing one folder take turns per file), and replace older files only once all are
+complete. Without overwrite a file whose complete, valid set exists is ``file_skipped``; a
+half-written set is done again. Temporaries a killed run left in an output folder are removed
+before the first write there. Long decodes that are written, not kept, are streamed to disk
+window by window (:func:`decode_stream`, ``JobOptions.stream_seconds``).
 
 Events, in order: ``started`` (``total`` = number of items); per file ``file_started`` when
 its batch begins (a file skipped or failing to load gets no ``file_started``), then exactly one
@@ -24,9 +29,14 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from xy_tokenizer.io.audio import WRITE_SUBTYPES, AudioInfo, load_audio, write_audio
+from xy_tokenizer.io.audio import (
+    WRITE_SUBTYPES, AudioError, AudioInfo, WavWriter, audio_info, load_audio, write_audio_to,
+)
 from xy_tokenizer.errors import Cancelled, XYTokenizerError
-from xy_tokenizer.io.tokens import TOKEN_SUFFIX, build_token_meta, load_tokens, save_tokens, sidecar_path
+from xy_tokenizer.io.fsutil import atomic_write_group, output_lock, remove_stale_temps, writing
+from xy_tokenizer.io.tokens import (
+    TOKEN_SUFFIX, build_token_meta, load_tokens, sidecar_path, token_file_problem, token_payload, write_token_payload,
+)
 from xy_tokenizer.jobs.events import MODES, EventKind, FileResult, JobEvent, JobItem, JobOptions, JobSummary
 
 AUDIO_SUFFIX = ".wav"
@@ -69,47 +79,168 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
+def _missing(plan: _Plan) -> list[str]:
+    """Why the planned outputs are not a complete set (empty: complete). The tokens need their
+    ``.npy`` and a sidecar that agrees with it; the audio a WAV libsndfile can open."""
+    problems = []
+    if plan.tokens is not None:
+        problem = token_file_problem(plan.tokens)
+        if problem is not None:
+            problems.append(problem)
+    if plan.audio is not None:
+        if not plan.audio.is_file():
+            problems.append(f"{plan.audio} is missing")
+        else:
+            try:
+                audio_info(plan.audio)
+            except AudioError as exc:
+                problems.append(str(exc))
+    return problems
+
+
+def _any_exists(plan: _Plan) -> bool:
+    return any(path.exists() for path in plan.paths())
+
+
 def _precheck(index: int, item: JobItem, plan: _Plan, overwrite: bool) -> JobEvent | None:
-    """A ``file_failed``/``file_skipped`` event when the outputs cannot or need not be written."""
+    """A ``file_failed``/``file_skipped`` event when the outputs cannot or need not be written.
+
+    Without ``overwrite`` a file is skipped only when its whole set of outputs is there and
+    valid; a half-written set (a run killed between files of the set) is done again."""
     for out in plan.paths():
         if _same_file(out, item.path):
             return JobEvent(EventKind.FILE_FAILED, index, item,
                             message=f"{item.path}: the output {out} would replace the input; "
                                     "choose a different output folder")
-    if not overwrite:
-        for out in plan.paths():
-            if out.exists():
-                return JobEvent(EventKind.FILE_SKIPPED, index, item,
-                                message=f"{item.path}: {out} exists, skipped ({SKIP_HINT})")
+    if not overwrite and plan.paths() and _any_exists(plan) and not _missing(plan):
+        return JobEvent(EventKind.FILE_SKIPPED, index, item,
+                        message=f"{item.path}: {plan.paths()[-1]} exists, skipped ({SKIP_HINT})")
     return None
+
+
+class _AlreadyWritten(XYTokenizerError):
+    """Another process committed this file's complete set of outputs while this one worked."""
+
+
+def _group_paths(plan: _Plan) -> list[Path]:
+    """The outputs of one file in commit order: audio, sidecar, then the ``.npy`` readers look for."""
+    return ([] if plan.audio is None else [plan.audio]) + (
+        [] if plan.tokens is None else [sidecar_path(plan.tokens), plan.tokens])
+
+
+@contextlib.contextmanager
+def _output_set(plan: _Plan, *, overwrite: bool) -> Iterator[dict[Path, Path]]:
+    """Write one file's outputs as one commit: ``with _output_set(plan) as temps: write temps[final]``.
+
+    The set is written under an exclusive lock of its own (two processes writing the same
+    folder take turns per file and never delete each other's files). Without ``overwrite`` a
+    complete set found under the lock raises :class:`_AlreadyWritten`; an incomplete one is
+    replaced as a whole. The previous files stay until every new one is complete."""
+    finals = _group_paths(plan)
+    with output_lock(finals[-1]):
+        if not overwrite and _any_exists(plan) and not _missing(plan):
+            raise _AlreadyWritten(f"{finals[-1]} was written by another run meanwhile")
+        with atomic_write_group(finals, overwrite=True) as temps:
+            yield dict(zip(finals, temps))
+
+
+def _token_meta(codec: Any, result: FileResult) -> dict:
+    return result.token_meta or build_token_meta(
+        codec, result.codes, source=result.item.path.resolve(), source_info=result.info)
 
 
 def _write_outputs(codec: Any, result: FileResult, plan: _Plan, *, overwrite: bool,
                    audio_subtype: str) -> list[Path]:
-    """Write the planned outputs of one result, all or none; returns the paths written.
+    """Write the planned outputs of one result as one commit (see :func:`_output_set`);
+    returns the paths written.
 
     Tokens are written with the result's sidecar; a result without one (made outside a job)
     gets a sidecar naming its source and no overlap."""
-    written: list[Path] = []
-    try:
-        if plan.tokens is not None:
-            meta = result.token_meta or build_token_meta(
-                codec, result.codes, source=result.item.path.resolve(), source_info=result.info)
-            written.extend(save_tokens(plan.tokens, result.codes, meta, overwrite=overwrite))
+    finals = _group_paths(plan)
+    if not finals:
+        return []
+    payload = None if plan.tokens is None else token_payload(plan.tokens, result.codes, _token_meta(codec, result))
+    with _output_set(plan, overwrite=overwrite) as temps:
+        if payload is not None:
+            with writing(plan.tokens):
+                write_token_payload(temps[plan.tokens], temps[sidecar_path(plan.tokens)], *payload)
         if plan.audio is not None:
-            written.append(write_audio(plan.audio, result.audio, codec.output_sample_rate,
-                                       subtype=audio_subtype, overwrite=overwrite))
-    except BaseException:
-        for path in written:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        raise
-    return written
+            with writing(plan.audio):
+                write_audio_to(temps[plan.audio], result.audio, codec.output_sample_rate,
+                               subtype=audio_subtype, final=plan.audio)
+    return [p for p in plan.paths() if p in finals]
 
 
 def _failure_message(item: JobItem, exc: BaseException) -> str:
     message = str(exc) if isinstance(exc, XYTokenizerError) else f"{type(exc).__name__}: {exc}"
     return message if str(item.path) in message else f"{item.path}: {message}"
+
+
+# ----------------------------------------------------------------------------- streamed decode
+
+#: A streamed decode hands the codec at least this many of its decode steps at a time (the
+#: lookahead each chunk decodes again is then a small share of the work).
+STREAM_MIN_STEPS = 16
+
+
+def decode_chunks(codec: Any, codes_length: int, chunk_steps: int = STREAM_MIN_STEPS) -> list[tuple[int, int, int]]:
+    """How :func:`decode_stream` cuts ``codes_length`` frames: ``(start, stop, end)`` per chunk,
+    keeping the audio of frames ``start..stop`` from a decode of frames ``start..end``.
+
+    A codec that decodes in windows says so with ``decode_stream_tokens = (step, context)``:
+    window ``i`` covers frames ``[i*step, i*step + step + context)`` and keeps its first
+    ``step`` frames' audio. Chunks of ``chunk_steps`` steps start on window boundaries and
+    carry ``context`` frames of lookahead, so every kept window sees exactly the frames it sees
+    in a whole decode. A codec without the attribute is decoded in one chunk."""
+    stream = getattr(codec, "decode_stream_tokens", None)
+    if stream is None:
+        return [(0, codes_length, codes_length)]
+    step, context = stream
+    size = step * max(1, int(chunk_steps))
+    return [(start, min(codes_length, start + size), min(codes_length, start + size + context))
+            for start in range(0, codes_length, size)]
+
+
+def decode_stream(codec: Any, codes: np.ndarray, *, num_quantizers: int | None = None, batch_size: int = 4,
+                  progress: Callable[[int, int], None] | None = None,
+                  cancel: Callable[[], bool] | None = None,
+                  chunk_steps: int | None = None) -> Iterator[np.ndarray]:
+    """Decode ``codes: (levels, T)`` chunk by chunk (:func:`decode_chunks`); yields float32
+    audio pieces ``(n_i,)`` at ``codec.output_sample_rate`` whose concatenation is the whole
+    decode (``T * output_samples_per_token`` samples). Memory: one chunk's audio at a time.
+    ``progress(done, total)`` counts model windows; ``cancel()`` is checked between them.
+    ``chunk_steps``: decode steps per chunk (default: ``batch_size``, at least
+    :data:`STREAM_MIN_STEPS`)."""
+    steps = max(batch_size, STREAM_MIN_STEPS) if chunk_steps is None else chunk_steps
+    chunks = decode_chunks(codec, codes.shape[1], steps)
+    per_token = codec.output_samples_per_token
+    for number, (start, stop, end) in enumerate(chunks):
+        def report(done: int, total: int, number: int = number) -> None:
+            if progress is not None:
+                progress(number * total + done, len(chunks) * total)
+        audio = codec.decode([codes[:, start:end]], num_quantizers=num_quantizers, batch_size=batch_size,
+                             progress=report, cancel=cancel)[0]
+        yield audio[:(stop - start) * per_token]
+
+
+def _write_streamed(codec: Any, result: FileResult, plan: _Plan, options: JobOptions, *,
+                    progress: Callable[[int, int], None] | None,
+                    cancel: Callable[[], bool] | None) -> list[Path]:
+    """Commit one file's tokens (if planned) and its audio decoded by :func:`decode_stream`
+    straight into the WAV's temporary (RF64 past 4 GB) as one set; returns the paths written."""
+    codes = result.codes
+    frames = codes.shape[1] * codec.output_samples_per_token
+    payload = None if plan.tokens is None else token_payload(plan.tokens, codes, _token_meta(codec, result))
+    with _output_set(plan, overwrite=options.overwrite) as temps:
+        if payload is not None:
+            with writing(plan.tokens):
+                write_token_payload(temps[plan.tokens], temps[sidecar_path(plan.tokens)], *payload)
+        with writing(plan.audio), WavWriter(temps[plan.audio], codec.output_sample_rate, frames,
+                                            subtype=options.audio_subtype, final=plan.audio) as writer:
+            for piece in decode_stream(codec, codes, num_quantizers=options.num_quantizers,
+                                       batch_size=options.batch_size, progress=progress, cancel=cancel):
+                writer.write(piece)
+    return plan.paths()
 
 
 # ----------------------------------------------------------------------------- run_job
@@ -119,7 +250,7 @@ class _Loaded:
     index: int
     item: JobItem
     plan: _Plan
-    data: np.ndarray            # (n,) float32 audio at 16 kHz, or (k, T) int64 codes
+    data: np.ndarray | None     # (n,) float32 audio at 16 kHz, or (k, T) int64 codes
     length: int
     info: AudioInfo | None = None
     meta: dict | None = None
@@ -156,6 +287,7 @@ class _JobRunner:
         self.summary = JobSummary(mode=options.mode)
         self.finished = 0           # items with their final event
         self._reported = 0.0        # progress never goes back (a computed batch counts as done)
+        self._cleaned: set[Path] = set()
         self.encodes = options.mode in ("encode", "reconstruct")
         self.decodes = options.mode in ("decode", "reconstruct")
 
@@ -234,7 +366,7 @@ class _JobRunner:
         wanted = self.options.num_quantizers
         return codes.shape[0] if wanted is None else min(wanted, codes.shape[0])
 
-    def _finish_file(self, entry: _Loaded, codes: np.ndarray, audio: np.ndarray | None) -> JobEvent:
+    def _result(self, entry: _Loaded, codes: np.ndarray, audio: np.ndarray | None) -> FileResult:
         codec, opt = self.codec, self.options
         result = FileResult(entry.item, codes=codes, audio=audio, info=entry.info, token_meta=entry.meta)
         if self.encodes:
@@ -245,9 +377,17 @@ class _JobRunner:
             result.duration = entry.length / codec.input_sample_rate
         else:
             result.duration = entry.length / codec.frame_rate
+        return result
+
+    def _finish_file(self, entry: _Loaded, codes: np.ndarray, audio: np.ndarray | None) -> JobEvent:
+        codec, opt = self.codec, self.options
+        result = self._result(entry, codes, audio)
         try:
             result.outputs = _write_outputs(codec, result, entry.plan, overwrite=opt.overwrite,
                                             audio_subtype=opt.audio_subtype)
+        except _AlreadyWritten as exc:
+            return self._close(JobEvent(EventKind.FILE_SKIPPED, entry.index, entry.item,
+                                        message=f"{entry.item.path}: {exc}, skipped ({SKIP_HINT})"))
         except Exception as exc:
             return self._fail(entry.index, entry.item, exc)
         if not opt.keep_arrays:
@@ -275,6 +415,55 @@ class _JobRunner:
         for i, entry in enumerate(batch):
             yield self._finish_file(entry, codes[i], None if audio is None else audio[i])
 
+    # -- stale temporaries
+    def _clean_once(self, plan: _Plan) -> None:
+        """Remove what a killed run left (our own temporaries and free locks) in each output
+        folder, once per folder and before the first write there."""
+        for folder in {path.parent for path in plan.paths()}:
+            if folder not in self._cleaned:
+                self._cleaned.add(folder)
+                remove_stale_temps(folder)
+
+    # -- long decodes, streamed to disk
+    def _streams(self, entry: _Loaded) -> bool:
+        """Whether ``entry``'s audio is decoded window by window straight into its file: it is
+        written, not kept in memory, and longer than ``options.stream_seconds``."""
+        opt = self.options
+        if not self.decodes or entry.plan.audio is None or opt.keep_arrays:
+            return False
+        frames = entry.length if not self.encodes else self.codec.num_frames(entry.length)
+        return frames / self.codec.frame_rate > opt.stream_seconds
+
+    def _process_streamed(self, entry: _Loaded) -> Iterator[JobEvent]:
+        """Encode (in memory) if needed, then decode ``entry`` chunk by chunk into its WAV
+        (see :func:`decode_stream`), committed with its tokens as one set."""
+        codec, opt = self.codec, self.options
+        yield JobEvent(EventKind.FILE_STARTED, entry.index, entry.item)
+        share = ENCODE_SHARE if self.encodes else 0.0
+        try:
+            if self.encodes:
+                codes = codec.encode([entry.data], **opt.encode_options(), batch_size=opt.batch_size,
+                                     progress=self._window_progress(1, 0.0, share), cancel=self.cancel)[0]
+                entry.data = None   # the input audio is not needed any more
+            else:
+                codes = entry.data
+            result = self._result(entry, codes, None)
+            result.outputs = _write_streamed(codec, result, entry.plan, opt,
+                                             progress=self._window_progress(1, share, 1.0 - share),
+                                             cancel=self.cancel)
+        except Cancelled:
+            raise
+        except _AlreadyWritten as exc:
+            yield self._close(JobEvent(EventKind.FILE_SKIPPED, entry.index, entry.item,
+                                       message=f"{entry.item.path}: {exc}, skipped ({SKIP_HINT})"))
+            return
+        except Exception as exc:
+            yield self._fail(entry.index, entry.item, exc)
+            return
+        result = replace(result, codes=None, original=None, audio=None)
+        self.summary.audio_seconds += result.duration
+        yield self._close(JobEvent(EventKind.FILE_DONE, entry.index, entry.item, result=result))
+
     # -- the job
     def events(self) -> Iterator[JobEvent]:
         start = time.monotonic()
@@ -288,6 +477,7 @@ class _JobRunner:
                 for index, item in chunk:
                     self._check_cancel()
                     plan = _plan(opt.out_dir, item, tokens=self.encodes, audio=self.decodes)
+                    self._clean_once(plan)
                     event = _precheck(index, item, plan, opt.overwrite)
                     if event is not None:
                         yield self._close(event)
@@ -298,6 +488,12 @@ class _JobRunner:
                         yield self._fail(index, item, exc)
                 yield self._progress_event()
                 loaded.sort(key=lambda e: e.length)
+                streamed = [e for e in loaded if self._streams(e)]
+                loaded = [e for e in loaded if not self._streams(e)]
+                for entry in streamed:
+                    self._check_cancel()
+                    yield from self._process_streamed(entry)
+                    yield self._progress_event()
                 for batch in _chunks(loaded, opt.batch_size):
                     self._check_cancel()
                     yield from self._process(batch)
@@ -367,6 +563,9 @@ def export_results(codec: Any, results: Iterable[FileResult], out_dir: Path, *, 
                 outputs = _write_outputs(codec, result, plan, overwrite=overwrite,
                                          audio_subtype=audio_subtype)
                 event = JobEvent(EventKind.FILE_DONE, index, item, result=replace(result, outputs=outputs))
+            except _AlreadyWritten as exc:
+                event = JobEvent(EventKind.FILE_SKIPPED, index, item,
+                                 message=f"{item.path}: {exc}, skipped ({SKIP_HINT})")
             except Exception as exc:
                 event = JobEvent(EventKind.FILE_FAILED, index, item, message=_failure_message(item, exc))
         if event.kind is EventKind.FILE_DONE:

@@ -63,6 +63,8 @@ class XYTokenizerCodec(Codec):
 
     family = "xy_tokenizer"
     encode_option_names = ("overlap",)
+    #: Decode windows for streamed decodes (jobs.runner.decode_stream): (step kept, lookahead) tokens.
+    decode_stream_tokens = (DECODE_STEP_TOKENS, DECODE_WINDOW_TOKENS - DECODE_STEP_TOKENS)
 
     def __init__(self, model: XYTokenizerModel, *, device: torch.device, dtype: torch.dtype,
                  checkpoint_path: Path | None = None) -> None:

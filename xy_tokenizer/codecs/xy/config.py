@@ -7,6 +7,7 @@ mapping per sub-module under ``generator_params``.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -63,15 +64,26 @@ class ModelConfig:
             raise ConfigError(
                 f"{source}: not an XY-Tokenizer config, missing {', '.join(missing)} under generator_params"
             )
+        for name in _SECTIONS:
+            if not isinstance(gp[name], Mapping):
+                raise ConfigError(f"{source}: generator_params.{name} must be a mapping of settings, "
+                                  f"got {_kind(gp[name])}; fix the config file")
         sections = {s: dict(gp[s]) for s in _SECTIONS}
+        if not source.startswith(_BUILTIN_SOURCE):
+            _check_value_types(sections, source)
         vocos = sections["vocos_kwargs"]
+
+        def whole(mapping: Mapping[str, Any], key: str, where: str, default: Any = None) -> int:
+            return _whole_number(mapping.get(key, default), f"{where}{key}", source)
+
         if "input_sample_rate" in gp or "output_sample_rate" in gp:
-            in_rate = int(gp.get("input_sample_rate", INPUT_SAMPLE_RATE))
-            out_rate = int(gp.get("output_sample_rate", in_rate))
-            down = int(gp.get("encoder_downsample_rate", SAMPLES_PER_TOKEN))
-            up = int(gp.get("decoder_upsample_rate", SAMPLES_PER_TOKEN * out_rate // in_rate))
+            in_rate = whole(gp, "input_sample_rate", "generator_params.", INPUT_SAMPLE_RATE)
+            out_rate = whole(gp, "output_sample_rate", "generator_params.", in_rate)
+            down = whole(gp, "encoder_downsample_rate", "generator_params.", SAMPLES_PER_TOKEN)
+            up = whole(gp, "decoder_upsample_rate", "generator_params.", SAMPLES_PER_TOKEN * out_rate // in_rate)
         elif "sample_rate" in gp or "sample_rate" in data:
-            in_rate = out_rate = int(gp.get("sample_rate", data.get("sample_rate")))
+            in_rate = out_rate = (whole(gp, "sample_rate", "generator_params.") if "sample_rate" in gp
+                                  else whole(data, "sample_rate", ""))
             down = up = SAMPLES_PER_TOKEN
         else:
             raise ConfigError(f"{source}: no sample rate (need 'sample_rate' or 'input_sample_rate')")
@@ -80,7 +92,7 @@ class ModelConfig:
                 f"{source}: input {in_rate} Hz / {down} samples per token is not supported "
                 f"(XY-Tokenizer encodes {INPUT_SAMPLE_RATE} Hz with {SAMPLES_PER_TOKEN} samples per token)"
             )
-        hop = int(vocos["hop_size"])
+        hop = whole(vocos, "hop_size", "generator_params.vocos_kwargs.")
         # The acoustic decoder yields 2 mel frames per 50 Hz frame, 8 per token.
         if up != 8 * hop:
             raise ConfigError(
@@ -110,7 +122,7 @@ class ModelConfig:
         name = resolve_variant(variant)
         filename = BUILTIN_VARIANTS[name][0]
         text = resources.files("xy_tokenizer.codecs.xy").joinpath("configs", filename).read_text(encoding="utf-8")
-        return cls.from_dict(yaml.safe_load(text), source=f"builtin:{name}")
+        return cls.from_dict(yaml.safe_load(text), source=f"{_BUILTIN_SOURCE}{name}")
 
     # -- derived facts ----------------------------------------------------------------
     def section(self, name: str) -> dict[str, Any]:
@@ -142,6 +154,64 @@ class ModelConfig:
             if self.matches(ModelConfig.builtin(name)):
                 return name
         return f"custom-{self.output_sample_rate // 1000}k"
+
+
+_BUILTIN_SOURCE = "builtin:"
+
+
+def _kind(value: Any) -> str:
+    return "nothing (null)" if value is None else f"{type(value).__name__} {value!r}"
+
+
+def _whole_number(value: Any, key: str, source: str) -> int:
+    """``value`` as an int; a :class:`ConfigError` naming the file and the key otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise ConfigError(f"{source}: {key} must be a whole number, got {_kind(value)}; fix the config file")
+    return int(value)
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_value_types() -> dict[tuple[str, str], set[type]]:
+    """(section, key) -> the YAML value types the released configs use there (int implies float)."""
+    types: dict[tuple[str, str], set[type]] = {}
+    for filename, _, _ in BUILTIN_VARIANTS.values():
+        text = resources.files("xy_tokenizer.codecs.xy").joinpath("configs", filename).read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+        gp = data.get("generator_params", data)
+        for section in _SECTIONS:
+            for key, value in (gp.get(section) or {}).items():
+                if value is not None:
+                    types.setdefault((section, key), set()).add(type(value))
+    return types
+
+
+def _type_ok(value: Any, allowed: set[type]) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return bool in allowed
+    if isinstance(value, int):
+        return bool(allowed & {int, float})
+    return type(value) in allowed
+
+
+def _type_names(allowed: set[type]) -> str:
+    names = {bool: "true/false", int: "a whole number", float: "a number", str: "text", list: "a list",
+             dict: "a mapping"}
+    return " or ".join(sorted(names.get(t, t.__name__) for t in allowed))
+
+
+def _check_value_types(sections: Mapping[str, Mapping[str, Any]], source: str) -> None:
+    """Each setting the released configs have must have the type they give it (a number where a
+    number is, ...), so a wrong value is reported here, naming its key, not as a TypeError deep
+    in the network's constructor."""
+    reference = _builtin_value_types()
+    for section, values in sections.items():
+        for key, value in values.items():
+            allowed = reference.get((section, key))
+            if allowed is not None and not _type_ok(value, allowed):
+                raise ConfigError(f"{source}: generator_params.{section}.{key} must be {_type_names(allowed)}, "
+                                  f"got {_kind(value)}; fix the config file")
 
 
 def resolve_variant(variant: str) -> str:
