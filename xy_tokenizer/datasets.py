@@ -29,7 +29,7 @@ REF_MARK = "#"
 ROW_KEY, PATH_KEY = "row", "path"
 
 __all__ = ["iter_shards", "iter_shard_rows", "read_shard_facts", "shard_files", "is_shard_ref", "load_shard_ref",
-           "shard_job_items", "shards_to_npy", "npy_to_shards", "ConvertSummary"]
+           "shard_job_items", "split_shard_inputs", "shards_to_npy", "npy_to_shards", "ConvertSummary"]
 
 
 def _sources(source: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -151,6 +151,17 @@ def shard_job_items(ref: str | Path) -> list[Any]:
     shard, rows = _select(ref)
     return [JobItem(Path(f"{shard}{REF_MARK}{ROW_KEY}={i}"), Path(row.path).with_suffix(TOKEN_SUFFIX))
             for i, row in rows]
+
+
+def split_shard_inputs(inputs: Sequence[str | Path]) -> tuple[list[str | Path], list[Any]]:
+    """``(other inputs, job items of the shard references among them)`` for ``xytok decode``."""
+    others, items = [], []
+    for raw in inputs:
+        if is_shard_ref(raw) and (REF_MARK in str(raw) or Path(raw).is_file()):
+            items.extend(shard_job_items(raw))
+        else:
+            others.append(raw)
+    return others, items
 
 
 def sidecar_for(row: ShardRow, facts: ShardFacts) -> dict:

@@ -303,7 +303,7 @@ class _JobRunner:
                 self.batch_size = max(1, min(self.batch_size, len(batch)) // 2)
                 free_accelerator_memory()
                 log.warning("out of memory on %d files; retrying with batch size %d", len(batch), self.batch_size)
-                for part in _chunks(batch, self.batch_size):
+                for part in self._window_batches(batch):
                     self._check_cancel()
                     yield from self._process(part, announce=False)
                 return
