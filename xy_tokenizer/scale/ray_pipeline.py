@@ -302,7 +302,7 @@ def encode_corpus(inputs: Sequence[str | Path] | Inputs, out_dir: str | Path, sp
             keep = {n: bucket_of(n, buckets) for n in names if n not in done}
             if not keep:
                 continue
-            read = ray.data.read_parquet(str(table.path), columns=[table.name_column, table.bytes_column])
+            read = ray.data.read_parquet(str(table.path)).select_columns([table.name_column, table.bytes_column])
             datasets.append(read.map_batches(
                 decode_stage, batch_size=DECODE_BATCH, batch_format="pyarrow", num_cpus=1, memory=DECODE_TASK_MEMORY,
                 fn_kwargs={**decode_args, "bytes_column": table.bytes_column, "bytes_field": table.bytes_field,
