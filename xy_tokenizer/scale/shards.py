@@ -24,9 +24,9 @@ error                  string                 null when fine, else why the file 
 The file's schema metadata (key ``xytok``) holds the codec facts of a token sidecar
 (:func:`xy_tokenizer.io.tokens.build_token_meta`) and the encode options.
 
-Layout of an output folder: ``shard-BBBBB-DDDDDDDD.parquet`` files and ``xytok-shards.json``.
+Layout of an output folder: ``shard-BBBBB-DDDDDDDD.parquet`` files and ``_xytok_shards.json``.
 Every input belongs to bucket ``B = sha256(path) mod buckets`` (``buckets`` is fixed by the
-first run and kept in ``xytok-shards.json``); a bucket's pending files are written together as
+first run and kept in ``_xytok_shards.json``); a bucket's pending files are written together as
 one shard whose name ends with a digest of the paths it holds, so the same inputs always give
 the same file names. A shard is written to a hidden temporary file, flushed and renamed: it
 exists completely or not at all. Resume: the paths in the existing shards are done; a rerun
@@ -53,7 +53,7 @@ from xy_tokenizer.io.tokens import token_dtype
 SHARD_PREFIX = "shard-"
 SHARD_SUFFIX = ".parquet"
 SHARD_GLOB = f"{SHARD_PREFIX}*{SHARD_SUFFIX}"
-STATE_FILE = "xytok-shards.json"
+STATE_FILE = "_xytok_shards.json"  # "_": skipped by Parquet dataset readers
 LOCK_FILE = ".xytok-shards.lock"
 #: Version of the shard layout this program writes and reads.
 SHARD_FORMAT_VERSION = 1
