@@ -262,8 +262,9 @@ def encode_corpus(inputs: Sequence[str | Path] | Inputs, out_dir: str | Path, sp
     loaded on the driver, for its facts (else the driver loads it on the CPU once). ``address``:
     ``None`` uses the Ray instance of this process or starts a local one, ``"auto"`` joins the
     cluster of this machine, ``"ray://HOST:10001"`` a remote one. ``on_progress(done, total)``
-    follows files, ``on_shard(path)`` each shard written. Raises :class:`XYTokenizerError` for
-    unusable inputs, options or output folder (before any work).
+    follows files of all inputs (those already in shards count as done), ``on_shard(path)``
+    each shard written. Raises :class:`XYTokenizerError` for unusable inputs, options or output
+    folder (before any work).
     """
     start = time.monotonic()
     options = {k: v for k, v in (encode_options or {}).items() if v is not None}
@@ -290,7 +291,7 @@ def encode_corpus(inputs: Sequence[str | Path] | Inputs, out_dir: str | Path, sp
             return summary
         ray = require_ray()
         if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+            _connect(ray, address)
         ray.data.DataContext.get_current().enable_progress_bars = False
         datasets = []
         files_ds = _file_dataset(ray, found.files, pending)
@@ -318,6 +319,19 @@ def encode_corpus(inputs: Sequence[str | Path] | Inputs, out_dir: str | Path, sp
         _gather(encoded, pending, out_dir, facts, summary, todo, on_progress, on_shard)
     summary.elapsed = time.monotonic() - start
     return summary
+
+
+def _connect(ray: Any, address: str | None) -> None:
+    """Join the cluster at ``address`` (None: start a local Ray instance)."""
+    try:
+        if address is None:
+            ray.init(include_dashboard=False, logging_level=logging.WARNING)
+        else:
+            ray.init(address=address, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = "a local Ray instance" if address is None else f"the Ray cluster at {address}"
+        raise XYTokenizerError(f"cannot start or join {where} ({exc}); on a cluster run 'ray start --head' "
+                               "on the head node first, or leave out --address for a local instance") from exc
 
 
 def _gather(encoded: Any, pending: Mapping[int, list[str]], out_dir: Path, facts: ShardFacts,
@@ -355,7 +369,7 @@ def _gather(encoded: Any, pending: Mapping[int, list[str]], out_dir: Path, facts
                 if on_shard is not None:
                     on_shard(shard)
         if on_progress is not None:
-            on_progress(received, todo)
+            on_progress(summary.already + received, summary.already + todo)
     if held:
         missing = sum(len(expected[b]) - len(rows) for b, rows in held.items())
         raise XYTokenizerError(f"the pipeline ended with {missing} files of {len(held)} shards missing; "
