@@ -160,3 +160,39 @@ def test_manifests_and_parquet_audio_tables(ray_cluster, corpus, local_tokens, t
     [broken] = [r for r in iter_shard_rows(tmp_path / "shards") if r.error is not None]
     assert broken.path == "t/broken.wav" and broken.error.startswith("t/broken.wav: ")
     assert "xytok-" not in broken.error                  # names the row, not a temporary file
+
+
+def test_xytok_killed_midway_resumes_with_every_input_exactly_once(ray_cluster, tmp_path):
+    """kill -9 of a real ``xytok encode --engine ray`` (joined to the test's cluster) once its
+    first shard is on disk; the rerun finishes the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    corpus = tmp_path / "in"
+    for i in range(36):
+        write(corpus / f"c{i:02d}.wav", speech_like(0.2 + 0.02 * i, seed=100 + i))
+    out = tmp_path / "shards"
+    argv = [sys.executable, "-m", "xy_tokenizer", "encode", "--engine", "ray",
+            "--address", ray.get_runtime_context().gcs_address, str(corpus), "-o", str(out),
+            "--files-per-shard", "1", "--batch-size", "1", "--quiet", *MODEL]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not shard_files(out) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    before = shard_files(out)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-3000:]
+    buckets = len({bucket for bucket in (int(p.name.split("-")[1]) for p in before)})
+    assert 0 < len(before) == buckets                       # stopped midway, each shard complete
+    rows_before = Counter(r.path for r in iter_shard_rows(out))
+    assert len(rows_before) < 36
+    summary = encode_corpus([corpus], out, SPEC, files_per_shard=1, batch_size=1)
+    assert summary.already == sum(rows_before.values()) and summary.failed == 0
+    assert Counter(r.path for r in iter_shard_rows(out)) == Counter(f"c{i:02d}.wav" for i in range(36))
+    assert not list(out.glob(f"*{PART_MARKER}*"))
