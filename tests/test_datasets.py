@@ -126,6 +126,9 @@ def test_failed_rows_are_kept_with_their_error_and_skipped_by_iter_shards(encode
     with pytest.raises(XYTokenizerError, match="#row=N"):
         load_shard_ref(f"{shard}#frame=1")
     assert [i.rel.as_posix() for i in shard_job_items(shard)] == ["bad.npy", "ok.npy"]
+    pq.write_table(pa.table({"path": ["x.wav"], "codes": [[1, 2]]}), tmp_path / "foreign.parquet")
+    with pytest.raises(XYTokenizerError, match="not a token shard"):
+        shard_job_items(tmp_path / "foreign.parquet")
     assert not list(Path(tmp_path / "b").glob(f"*{PART_MARKER}*"))
 
 

@@ -11,6 +11,7 @@ first use).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -122,18 +123,36 @@ def _split_ref(ref: str | Path) -> tuple[Path, str | None, str | None]:
     return Path(shard), key, value
 
 
-def _select(ref: str | Path) -> tuple[Path, list[tuple[int, ShardRow]]]:
+@functools.lru_cache(maxsize=2)
+def _table(shard: str, stamp: tuple[int, int]) -> Any:
+    """A whole shard in memory (cached: decoding a shard row by row reads it once)."""
+    try:
+        return _open(Path(shard)).read()
+    except XYTokenizerError:
+        raise
+    except Exception as exc:
+        raise XYTokenizerError(f"{shard}: cannot be read as a token shard ({exc})") from exc
+
+
+def _shard_table(shard: Path) -> Any:
+    stat = shard.stat()
+    return _table(str(shard.resolve()), (stat.st_mtime_ns, stat.st_size))
+
+
+def _select(ref: str | Path) -> tuple[Path, list[tuple[int, str]]]:
+    """The shard of ``ref`` and the ``(row number, path)`` of the rows it names."""
     shard, key, value = _split_ref(ref)
     if not shard.is_file():
         raise XYTokenizerError(f"{shard}: no such shard file")
-    rows = list(enumerate(iter_shard_rows(shard)))
+    read_shard_facts(shard)                   # refuses Parquet files that are not token shards
+    paths = [str(p) for p in _shard_table(shard).column("path").to_pylist()]
     if key is None:
-        return shard, rows
+        return shard, list(enumerate(paths))
     if key == ROW_KEY:
-        if not value.isdigit() or int(value) >= len(rows):
-            raise XYTokenizerError(f"{ref}: the shard has rows 0..{len(rows) - 1}")
-        return shard, [rows[int(value)]]
-    chosen = [(i, row) for i, row in rows if row.path == value]
+        if not value.isdigit() or int(value) >= len(paths):
+            raise XYTokenizerError(f"{ref}: the shard has rows 0..{len(paths) - 1}")
+        return shard, [(int(value), paths[int(value)])]
+    chosen = [(i, path) for i, path in enumerate(paths) if path == value]
     if not chosen:
         raise XYTokenizerError(f"{ref}: no row with path {value!r} in {shard}")
     return shard, chosen
@@ -149,8 +168,8 @@ def shard_job_items(ref: str | Path) -> list[Any]:
     from xy_tokenizer.jobs.events import JobItem
 
     shard, rows = _select(ref)
-    return [JobItem(Path(f"{shard}{REF_MARK}{ROW_KEY}={i}"), Path(row.path).with_suffix(TOKEN_SUFFIX))
-            for i, row in rows]
+    return [JobItem(Path(f"{shard}{REF_MARK}{ROW_KEY}={i}"), Path(path).with_suffix(TOKEN_SUFFIX))
+            for i, path in rows]
 
 
 def split_shard_inputs(inputs: Sequence[str | Path]) -> tuple[list[str | Path], list[Any]]:
@@ -182,7 +201,8 @@ def load_shard_ref(ref: str | Path, codebook_size: int | None = None,
     shard, rows = _select(ref)
     if len(rows) != 1:
         raise XYTokenizerError(f"{ref}: name one row ({shard}#row=N)")
-    _, row = rows[0]
+    index = rows[0][0]
+    [row] = _batch_rows(_shard_table(shard).slice(index, 1).combine_chunks().to_batches()[0])
     if row.codes is None:
         raise TokenFileError(f"{ref} ({row.path}): has no codes, encoding it failed: {row.error}")
     facts = read_shard_facts(shard)
