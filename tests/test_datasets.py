@@ -172,3 +172,16 @@ def test_npy_to_shards_refuses_mixed_codecs_and_unknown_folders(encoded, tmp_pat
     with pytest.raises(XYTokenizerError, match="another output folder"):
         npy_to_shards(encoded, tmp_path / "out2")
     assert Counter(p for p, _ in iter_shards(tmp_path / "out2")) == Counter(list(npy_codes(encoded)))
+
+
+def test_ray_only_options_and_a_missing_ray_are_usage_errors(encoded, tmp_path, monkeypatch):
+    audio = tmp_path / "in"
+    write(audio / "a.wav", speech_like(0.5, seed=1))
+    code, _, err = run_cli("encode", audio, "-o", tmp_path / "out", "--address", "auto", *MODEL)
+    assert code == 2 and "--engine ray" in err
+    code, _, err = run_cli("encode", "--engine", "ray", audio, "-o", tmp_path / "out", "--overwrite", *MODEL)
+    assert code == 2 and "never replaces shards" in err
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)           # as if not installed
+    code, _, err = run_cli("encode", "--engine", "ray", audio, "-o", tmp_path / "out", *MODEL)
+    assert code == 2 and "pip install 'xy-tokenizer-studio[ray]'" in err
+    assert not list((tmp_path / "out").glob("shard-*"))

@@ -231,10 +231,10 @@ class EncodeStage:
 
 # ----------------------------------------------------------------------------- the driver
 
-def _actor_layout(ray: Any, num_actors: int | None) -> tuple[int, float, float, int | None]:
+def _actor_layout(ray: Any, num_actors: int | None, use_gpus: bool) -> tuple[int, float, float, int | None]:
     """(actors, GPUs per actor, CPUs per actor, torch threads) from the cluster's resources."""
     resources = ray.cluster_resources()
-    gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
+    gpus, cpus = int(resources.get("GPU", 0)) if use_gpus else 0, max(1, int(resources.get("CPU", 1)))
     if gpus:
         return num_actors or gpus, 1, 1, None
     threads = max(1, min(MAX_CPU_ACTOR_THREADS, cpus // 2))
@@ -309,7 +309,7 @@ def encode_corpus(inputs: Sequence[str | Path] | Inputs, out_dir: str | Path, sp
                 fn_kwargs={**decode_args, "bytes_column": table.bytes_column, "bytes_field": table.bytes_field,
                            "name_column": table.name_column, "keep": ray.put(keep)}))
         decoded = datasets[0].union(*datasets[1:]) if len(datasets) > 1 else datasets[0]
-        actors, gpus, cpus, threads = _actor_layout(ray, num_actors)
+        actors, gpus, cpus, threads = _actor_layout(ray, num_actors, use_gpus=spec.device != "cpu")
         encoded = decoded.map_batches(
             EncodeStage, batch_size=batch_size, batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
