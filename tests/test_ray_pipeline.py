@@ -148,12 +148,16 @@ def test_manifests_and_parquet_audio_tables(ray_cluster, corpus, local_tokens, t
     pq.write_table(pa.table({"rel": ["t/x.flac", "t/y.wav", "t/broken.wav"],
                              "bytes": [(corpus / goods[4]).read_bytes(), (corpus / goods[5]).read_bytes(),
                                        b"RIFF and nothing else"]}), table)
-    summary = encode_corpus([csv, jsonl, table], tmp_path / "shards", SPEC, files_per_shard=10)
-    assert summary.encoded == 6 and summary.failed == 1
+    hf_style = tmp_path / "lists" / "hf.parquet"          # audio: struct<bytes, path>, as Hugging Face writes
+    pq.write_table(pa.table({"path": ["hf/z.wav"],
+                             "audio": [{"bytes": (corpus / goods[6]).read_bytes(), "path": "z.wav"}]}), hf_style)
+    summary = encode_corpus([csv, jsonl, table, hf_style], tmp_path / "shards", SPEC, files_per_shard=10)
+    assert summary.encoded == 7 and summary.failed == 1
     got = dict(iter_shards(tmp_path / "shards"))
     # rel names the row; without one, an absolute path outside the manifest's folder is kept whole.
     expected = {"named/0.wav": goods[0], "named/1.wav": goods[1], "t/x.flac": goods[4], "t/y.wav": goods[5],
-                str(corpus / goods[2]).lstrip("/"): goods[2], str(corpus / goods[3]).lstrip("/"): goods[3]}
+                "hf/z.wav": goods[6], str(corpus / goods[2]).lstrip("/"): goods[2],
+                str(corpus / goods[3]).lstrip("/"): goods[3]}
     assert sorted(got) == sorted(expected)
     for name, source in expected.items():
         assert np.array_equal(got[name], local_tokens[source]), name

@@ -346,8 +346,8 @@ def _gather(encoded: Any, pending: Mapping[int, list[str]], out_dir: Path, facts
         columns = {name: table.column(name).to_pylist() for name in table.column_names}
         for i, path in enumerate(columns["path"]):
             bucket = int(columns["bucket"][i])
-            if path not in expected.get(bucket, ()):
-                continue
+            if path not in expected.get(bucket, ()) or path in held.get(bucket, ()):
+                continue          # not asked for, or a second row of the same name in an audio table
             error = columns["error"][i]
             codes = None
             if error is None:
