@@ -199,3 +199,16 @@ def test_out_of_memory_is_recognised_without_catching_other_errors():
     assert is_out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)"))
     assert not is_out_of_memory(RuntimeError("kernel failed"))
     assert not is_out_of_memory(MemoryError("out of memory"))
+
+
+def test_the_ray_actors_encoding_halves_on_out_of_memory_and_isolates_bad_clips(tiny16k_codec):
+    from xy_tokenizer.errors import AudioError
+    from xy_tokenizer.scale.ray_pipeline import encode_robustly
+
+    clips = [speech_like(0.3 + 0.1 * i, seed=i) for i in range(5)] + [np.zeros(100, np.float32)]   # last: too short
+    codec = OutOfMemoryAbove(tiny16k_codec, limit=2)
+    results = encode_robustly(codec, clips, 8, {})
+    assert codec.calls[:2] == [(6, 8), (3, 3)] and set(codec.calls[2:]) == {(1, 1)}
+    for clip, codes in zip(clips[:5], results[:5]):
+        assert np.array_equal(codes, tiny16k_codec.encode([clip])[0])
+    assert isinstance(results[5], AudioError) and "shorter than one token" in str(results[5])
