@@ -98,7 +98,7 @@ def test_shards_hold_the_local_tokens_and_bad_files_as_error_rows(ray_cluster, c
     assert sorted(errors) == sorted(BAD)
     for path, words in BAD.items():
         assert words in errors[path] and path.split("/")[-1] in errors[path]
-        assert f"failed: " in stderr and errors[path] in stderr
+        assert "failed: " in stderr and errors[path] in stderr
     table = pq.read_table(shard_files(out)[0])
     assert table.schema.field("codes").type == pa.list_(pa.int16())
     assert {r.source_sample_rate for r in rows if r.error is None} == {8000, 16000, 22050, 44100}

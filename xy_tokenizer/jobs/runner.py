@@ -136,11 +136,6 @@ class _Loaded:
     meta: dict | None = None
 
 
-def _chunks(seq: list, size: int) -> Iterator[list]:
-    for start in range(0, len(seq), size):
-        yield seq[start:start + size]
-
-
 def _validate(codec: Any, options: JobOptions) -> None:
     if options.mode not in MODES:
         raise XYTokenizerError(f"unknown job mode {options.mode!r}; use one of {', '.join(MODES)}")

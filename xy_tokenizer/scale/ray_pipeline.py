@@ -33,7 +33,7 @@ from xy_tokenizer.scale.shards import (
     DEFAULT_FILES_PER_SHARD, ShardFacts, ShardRow, bucket_count, bucket_of, folder_lock, fsync_folder, open_state,
     pending_by_bucket, remove_partials, require_pyarrow, write_shard, written_paths,
 )
-from xy_tokenizer.scale.sources import AudioTable, Inputs, read_inputs
+from xy_tokenizer.scale.sources import Inputs, read_inputs
 
 log = logging.getLogger(__name__)
 
