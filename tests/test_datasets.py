@@ -185,3 +185,23 @@ def test_ray_only_options_and_a_missing_ray_are_usage_errors(encoded, tmp_path, 
     code, _, err = run_cli("encode", "--engine", "ray", audio, "-o", tmp_path / "out", *MODEL)
     assert code == 2 and "pip install 'xy-tokenizer-studio[ray]'" in err
     assert not list((tmp_path / "out").glob("shard-*"))
+
+
+def test_files_added_later_become_further_shards_and_a_second_run_is_refused(encoded, tmp_path):
+    from xy_tokenizer.scale.shards import folder_lock
+
+    first = tmp_path / "first"
+    for npy in sorted(encoded.rglob("*.npy"))[:4]:
+        for p in (npy, npy.with_suffix(".json")):
+            target = first / p.relative_to(encoded)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(p.read_bytes())
+    out = tmp_path / "shards"
+    before = {p.name for p in npy_to_shards(first, out, files_per_shard=2).written}
+    later = npy_to_shards(encoded, out, files_per_shard=2)         # the same 4 files and 3 more
+    assert before.isdisjoint(p.name for p in later.written) and later.written
+    assert {p.name for p in shard_files(out)} == before | {p.name for p in later.written}
+    assert Counter(p for p, _ in iter_shards(out)) == Counter(list(npy_codes(encoded)))
+    with folder_lock(out):
+        with pytest.raises(XYTokenizerError, match="another run is writing shards here"):
+            npy_to_shards(encoded, out)
