@@ -15,6 +15,8 @@ from xy_tokenizer.cli.common import (
 from xy_tokenizer.codecs.xy.constants import DEFAULT_OVERLAP_SECONDS
 from xy_tokenizer.errors import XYTokenizerError
 from xy_tokenizer.jobs import JobOptions, JobSummary, collect_inputs, run_job
+from xy_tokenizer.datasets import split_shard_inputs
+from xy_tokenizer.scale.cli import add_engine_options, check_local, run_ray
 
 
 #: ``--overlap`` making the encoder do this many times the work of windows that do not overlap
@@ -70,11 +72,22 @@ def run(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
 def _run(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
     mode = args.command
     check_output_folder(args.out)
+    if mode == "encode":
+        if args.engine == "ray":
+            return run_ray(args, err, out)
+        check_local(args)
     warning = overlap_warning(getattr(args, "overlap", None))
     if warning is not None:
         err.write(f"{PROG}: {warning}\n")
-    items, problems = collect_inputs(args.inputs, "tokens" if mode == "decode" else "audio", args.shard,
-                                     exclude=[args.out])
+    inputs, shard_rows = args.inputs, []
+    if mode == "decode":        # token shards and shard rows (SHARD.parquet#row=N) besides .npy files
+        try:
+            inputs, shard_rows = split_shard_inputs(args.inputs)
+        except XYTokenizerError as exc:
+            raise UsageError(str(exc)) from exc
+    items, problems = collect_inputs(inputs, "tokens" if mode == "decode" else "audio", args.shard,
+                                     exclude=[args.out]) if inputs else ([], [])
+    items = shard_rows + items
     report = Report(mode, problems=list(problems))
     for problem in problems:
         err.write(f"{PROG}: {problem}\n")
@@ -115,13 +128,18 @@ def add_parsers(sub: argparse._SubParsersAction, model: argparse.ArgumentParser,
     encode = sub.add_parser("encode", parents=[model, job], help="audio -> tokens (<stem>.npy + .json)",
                             description="Tokenize audio files and folders (recursive): OUT/<rel>.npy "
                                         "(integer codes (levels, T)) and OUT/<rel>.json (codec and source).")
-    encode.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
+    encode.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="audio files or folders (--engine ray: also manifests and Parquet audio tables)")
     add_overlap(encode)
+    add_engine_options(encode)
 
     decode = sub.add_parser("decode", parents=[model, job], help="tokens -> audio (<stem>.wav)",
                             description="Decode token files (.npy, (levels, T)) to WAV at the model's "
-                                        "output rate: OUT/<rel>.wav.")
-    decode.add_argument("inputs", nargs="+", metavar="TOKENS", help=".npy token files or folders")
+                                        "output rate: OUT/<rel>.wav. Token shards too: SHARD.parquet (every "
+                                        "row), SHARD.parquet#row=N (0-based) or SHARD.parquet#path=REL "
+                                        "(one row) -> OUT/<row path stem>.wav.")
+    decode.add_argument("inputs", nargs="+", metavar="TOKENS",
+                        help=".npy token files or folders, token shards or shard rows (SHARD.parquet#row=N)")
     add_decode_options(decode)
 
     recon = sub.add_parser("reconstruct", parents=[model, job], help="audio -> tokens and audio",

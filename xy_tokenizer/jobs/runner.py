@@ -19,9 +19,17 @@ of ``file_done`` / ``file_failed`` / ``file_skipped``; ``progress`` after every 
 A generator cannot yield from inside the codec, so per-window progress goes to the optional
 ``on_progress(done, total)`` callable of :func:`run_job` (same units as ``progress`` events,
 called on the thread running the job after every model window and every finished file).
+
+The model never waits on disk (:mod:`.prefetch`): the next files are checked, read, decoded and
+resampled on a background thread while the model runs, in windows bounded by seconds of audio;
+a batch's outputs are written on another thread while the model runs the next batch (its
+``file_done`` events follow that batch's model run). An accelerator out-of-memory error halves
+the batch size for the rest of the job and retries the batch.
 """
 from __future__ import annotations
 import contextlib
+import logging
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,11 +46,13 @@ from xy_tokenizer.io.tokens import (
     TOKEN_SUFFIX, build_token_meta, load_tokens, sidecar_path, token_file_problem, token_payload, write_token_payload,
 )
 from xy_tokenizer.jobs.events import MODES, EventKind, FileResult, JobEvent, JobItem, JobOptions, JobSummary
+from xy_tokenizer.jobs.prefetch import (
+    WINDOW_BATCHES, WINDOW_SECONDS, BehindWriter, ReadAhead, free_accelerator_memory, is_out_of_memory,
+)
+
+log = logging.getLogger(__name__)
 
 AUDIO_SUFFIX = ".wav"
-#: Files are loaded this many batches ahead and sorted by length, so batches hold clips of
-#: similar length (less padding) while memory stays bounded.
-LOOKAHEAD_BATCHES = 8
 #: Encode's share of the work of a reconstruct (about 25 of 60 GFLOP per second of audio).
 ENCODE_SHARE = 25 / 60
 SKIP_HINT = "use --overwrite to replace it"
@@ -250,15 +260,11 @@ class _Loaded:
     index: int
     item: JobItem
     plan: _Plan
-    data: np.ndarray | None     # (n,) float32 audio at 16 kHz, or (k, T) int64 codes
+    data: np.ndarray | None     # (n,) float32 audio at the codec's input rate, or (k, T) int64 codes
     length: int
+    seconds: float              # audio this entry stands for (read-ahead is bounded by it)
     info: AudioInfo | None = None
     meta: dict | None = None
-
-
-def _chunks(seq: list, size: int) -> Iterator[list]:
-    for start in range(0, len(seq), size):
-        yield seq[start:start + size]
 
 
 def _validate(codec: Any, options: JobOptions) -> None:
@@ -281,9 +287,14 @@ class _JobRunner:
 
     def __init__(self, codec: Any, items: list[JobItem], options: JobOptions,
                  cancel: Callable[[], bool] | None,
-                 on_progress: Callable[[float, float], None] | None) -> None:
+                 on_progress: Callable[[float, float], None] | None, prefetch: bool = True) -> None:
         self.codec, self.items, self.options = codec, items, options
         self.cancel, self.on_progress = cancel, on_progress
+        self.prefetch = prefetch
+        self.batch_size = options.batch_size      # halved on an out-of-memory error
+        self.writer = BehindWriter(threaded=prefetch)
+        self._lock = threading.Lock()             # _close runs on the job and the writer thread
+        self._job_thread: int | None = None
         self.summary = JobSummary(mode=options.mode)
         self.finished = 0           # items with their final event
         self._reported = 0.0        # progress never goes back (a computed batch counts as done)
@@ -293,28 +304,33 @@ class _JobRunner:
 
     # -- bookkeeping
     def _report(self, done: float) -> None:
-        self._reported = max(self._reported, done)
-        if self.on_progress is not None:
-            self.on_progress(self._reported, len(self.items))
+        with self._lock:
+            self._reported = max(self._reported, done)
+            reported = self._reported
+        # Only the job's thread calls back; the writer thread's counts follow at the next report.
+        if self.on_progress is not None and threading.get_ident() == self._job_thread:
+            self.on_progress(reported, len(self.items))
 
     def _progress_event(self) -> JobEvent:
         return JobEvent(EventKind.PROGRESS, done=float(self.finished), total=float(len(self.items)))
 
     def _close(self, event: JobEvent) -> JobEvent:
         """Count a file's final event."""
-        if event.kind is EventKind.FILE_DONE:
-            self.summary.done += 1
-        elif event.kind is EventKind.FILE_SKIPPED:
-            self.summary.skipped += 1
-        else:
-            self.summary.failed += 1
-            self.summary.failures.append((str(event.item.path), event.message))
-        self.finished += 1
-        self._report(self.finished)
+        with self._lock:
+            if event.kind is EventKind.FILE_DONE:
+                self.summary.done += 1
+            elif event.kind is EventKind.FILE_SKIPPED:
+                self.summary.skipped += 1
+            else:
+                self.summary.failed += 1
+                self.summary.failures.append((str(event.item.path), event.message))
+            self.finished += 1
+            finished = self.finished
+        self._report(finished)
         return event
 
     def _fail(self, entry_index: int, item: JobItem, exc: BaseException) -> JobEvent:
-        return self._close(JobEvent(EventKind.FILE_FAILED, entry_index, item, message=_failure_message(item, exc)))
+        return self._close(_failure_event(entry_index, item, exc))
 
     def _check_cancel(self) -> None:
         if self.cancel is not None and self.cancel():
@@ -328,18 +344,32 @@ class _JobRunner:
             self._report(base + fraction * batch_len)
         return report
 
-    # -- loading
+    # -- loading (on the read-ahead thread: no events, no counting here)
     def _load(self, index: int, item: JobItem, plan: _Plan) -> _Loaded:
         codec = self.codec
         if self.encodes:
             audio, info = load_audio(item.path, codec.input_sample_rate, codec.min_input_samples)
-            return _Loaded(index, item, plan, audio, audio.shape[0], info=info)
-        codes, meta = load_tokens(item.path, codec.codebook_size, codec.num_quantizers)
+            return _Loaded(index, item, plan, audio, audio.shape[0], audio.shape[0] / codec.input_sample_rate,
+                           info=info)
+        codes, meta = _load_codes(item.path, codec)
         wanted = self.options.num_quantizers
         if wanted is not None and wanted > codes.shape[0]:
             raise XYTokenizerError(f"{item.path}: has {codes.shape[0]} levels, cannot decode with "
                                    f"{wanted} (use --num-quantizers {codes.shape[0]} or fewer)")
-        return _Loaded(index, item, plan, codes, codes.shape[1], meta=meta)
+        return _Loaded(index, item, plan, codes, codes.shape[1], codes.shape[1] / codec.frame_rate, meta=meta)
+
+    def _prepare(self, entry: tuple[int, JobItem]) -> _Loaded | JobEvent:
+        """One input made ready for the model, or its (not yet counted) skip/failure event."""
+        index, item = entry
+        plan = _plan(self.options.out_dir, item, tokens=self.encodes, audio=self.decodes)
+        self._clean_once(plan)
+        event = _precheck(index, item, plan, self.options.overwrite)
+        if event is not None:
+            return event
+        try:
+            return self._load(index, item, plan)
+        except Exception as exc:
+            return _failure_event(index, item, exc)
 
     # -- model
     def _compute(self, batch: list[_Loaded]) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
@@ -347,7 +377,7 @@ class _JobRunner:
         codec, opt, n = self.codec, self.options, len(batch)
         if self.encodes:
             share = ENCODE_SHARE if self.decodes else 1.0
-            codes = codec.encode([e.data for e in batch], **opt.encode_options(), batch_size=opt.batch_size,
+            codes = codec.encode([e.data for e in batch], **opt.encode_options(), batch_size=self.batch_size,
                                  progress=self._window_progress(n, 0.0, share), cancel=self.cancel)
             start = share
         else:
@@ -355,7 +385,7 @@ class _JobRunner:
             start = 0.0
         if not self.decodes:
             return codes, None
-        audio = codec.decode(codes, num_quantizers=opt.num_quantizers, batch_size=opt.batch_size,
+        audio = codec.decode(codes, num_quantizers=opt.num_quantizers, batch_size=self.batch_size,
                              progress=self._window_progress(n, start, 1.0 - start), cancel=self.cancel)
         return codes, audio
 
@@ -404,6 +434,15 @@ class _JobRunner:
         except Cancelled:
             raise
         except Exception as exc:
+            if is_out_of_memory(exc) and self.batch_size > 1:
+                # Too big for the device: halve the batch for the rest of the job, retry this one.
+                self.batch_size = max(1, min(self.batch_size, len(batch)) // 2)
+                free_accelerator_memory()
+                log.warning("out of memory on %d files; retrying with batch size %d", len(batch), self.batch_size)
+                for part in self._window_batches(batch):
+                    self._check_cancel()
+                    yield from self._process(part, announce=False)
+                return
             if len(batch) == 1:
                 yield self._fail(batch[0].index, batch[0].item, exc)
                 return
@@ -412,8 +451,27 @@ class _JobRunner:
                 self._check_cancel()
                 yield from self._process([entry], announce=False)
             return
-        for i, entry in enumerate(batch):
-            yield self._finish_file(entry, codes[i], None if audio is None else audio[i])
+        # The previous batch was written while this one ran; a cancel drops this batch's results.
+        yield from self._collect_writes()
+        self._check_cancel()
+        self.writer.submit([_bind(self._finish_file, entry, codes[i], None if audio is None else audio[i])
+                            for i, entry in enumerate(batch)])
+        if not self.prefetch:
+            yield from self._collect_writes()
+
+    def _collect_writes(self) -> Iterator[JobEvent]:
+        events = self.writer.collect()
+        if events:
+            self._report(self.finished)
+        yield from events
+
+    def _window_batches(self, loaded: list[_Loaded]) -> Iterator[list[_Loaded]]:
+        """Batches of ``self.batch_size`` (read again per batch: it may be halved meanwhile)."""
+        start = 0
+        while start < len(loaded):
+            batch = loaded[start:start + self.batch_size]
+            start += len(batch)
+            yield batch
 
     # -- stale temporaries
     def _clean_once(self, plan: _Plan) -> None:
@@ -468,24 +526,23 @@ class _JobRunner:
     def events(self) -> Iterator[JobEvent]:
         start = time.monotonic()
         opt = self.options
+        self._job_thread = threading.get_ident()
         yield JobEvent(EventKind.STARTED, total=float(len(self.items)),
                        message=f"{opt.mode}: {len(self.items)} files")
+        reader = ReadAhead(list(enumerate(self.items)), self._prepare,
+                           lambda outcome: outcome.seconds if isinstance(outcome, _Loaded) else 0.0,
+                           window_seconds=WINDOW_SECONDS, window_files=opt.batch_size * WINDOW_BATCHES,
+                           threaded=self.prefetch, cancel=self.cancel)
         try:
-            indexed = list(enumerate(self.items))
-            for chunk in _chunks(indexed, opt.batch_size * LOOKAHEAD_BATCHES):
+            self._check_cancel()
+            for window in reader.windows():
                 loaded: list[_Loaded] = []
-                for index, item in chunk:
-                    self._check_cancel()
-                    plan = _plan(opt.out_dir, item, tokens=self.encodes, audio=self.decodes)
-                    self._clean_once(plan)
-                    event = _precheck(index, item, plan, opt.overwrite)
-                    if event is not None:
-                        yield self._close(event)
-                        continue
-                    try:
-                        loaded.append(self._load(index, item, plan))
-                    except Exception as exc:
-                        yield self._fail(index, item, exc)
+                for outcome in window:
+                    if isinstance(outcome, _Loaded):
+                        loaded.append(outcome)
+                    else:
+                        yield self._close(outcome)
+                self._check_cancel()
                 yield self._progress_event()
                 loaded.sort(key=lambda e: e.length)
                 streamed = [e for e in loaded if self._streams(e)]
@@ -494,24 +551,50 @@ class _JobRunner:
                     self._check_cancel()
                     yield from self._process_streamed(entry)
                     yield self._progress_event()
-                for batch in _chunks(loaded, opt.batch_size):
+                for batch in self._window_batches(loaded):
                     self._check_cancel()
                     yield from self._process(batch)
                     yield self._progress_event()
+            if reader.stopped_early:
+                raise Cancelled("the job was cancelled")
+            yield from self._collect_writes()
         except Cancelled as exc:
+            reader.close()
+            yield from self._collect_writes()
             self.summary.cancelled = True
             self.summary.elapsed = time.monotonic() - start
             yield JobEvent(EventKind.CANCELLED, done=float(self.finished), total=float(len(self.items)),
                            message=f"{exc}; {self.summary.text()}", summary=self.summary)
             return
+        finally:
+            reader.close()
+            self.writer.close()
         self.summary.elapsed = time.monotonic() - start
         yield JobEvent(EventKind.FINISHED, done=float(self.finished), total=float(len(self.items)),
                        message=self.summary.text(), summary=self.summary)
 
 
+def _failure_event(index: int, item: JobItem, exc: BaseException) -> JobEvent:
+    return JobEvent(EventKind.FILE_FAILED, index, item, message=_failure_message(item, exc))
+
+
+def _bind(fn: Callable, *args: Any) -> Callable[[], Any]:
+    return lambda: fn(*args)
+
+
+def _load_codes(path: Path, codec: Any) -> tuple[np.ndarray, dict | None]:
+    """Codes ``(levels, T)`` and sidecar of a token file, or of a shard row (``SHARD.parquet#row=N``)."""
+    from xy_tokenizer.datasets import is_shard_ref, load_shard_ref
+
+    if is_shard_ref(path):
+        return load_shard_ref(path, codec.codebook_size, codec.num_quantizers)
+    return load_tokens(path, codec.codebook_size, codec.num_quantizers)
+
+
 def run_job(codec: Any, items: Iterable[JobItem], options: JobOptions,
             cancel: Callable[[], bool] | None = None,
-            on_progress: Callable[[float, float], None] | None = None) -> Iterator[JobEvent]:
+            on_progress: Callable[[float, float], None] | None = None, *,
+            prefetch: bool = True) -> Iterator[JobEvent]:
     """Encode, decode or reconstruct ``items`` with ``codec``; a generator of :class:`JobEvent`.
 
     encode: audio files -> ``<rel stem>.npy`` + ``.json`` under ``options.out_dir``;
@@ -520,11 +603,12 @@ def run_job(codec: Any, items: Iterable[JobItem], options: JobOptions,
     ahead, sorted by length and run ``options.batch_size`` at a time; if the model fails on a
     batch its files are retried one by one. ``cancel()`` returning True stops the job between
     model windows with a ``cancelled`` event; no partial file remains. See the module docstring
-    for the events and ``on_progress``. Raises :class:`XYTokenizerError` at once for invalid
-    options.
+    for the events and ``on_progress``. ``prefetch=False`` reads, computes and writes one step
+    after the other on the calling thread (the plain loop; same events and outputs). Raises
+    :class:`XYTokenizerError` at once for invalid options.
     """
     _validate(codec, options)
-    return _JobRunner(codec, list(items), options, cancel, on_progress).events()
+    return _JobRunner(codec, list(items), options, cancel, on_progress, prefetch).events()
 
 
 # ----------------------------------------------------------------------------- export
