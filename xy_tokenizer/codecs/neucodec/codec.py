@@ -43,7 +43,7 @@ from xy_tokenizer.errors import AudioError, Cancelled, XYTokenizerError
 from xy_tokenizer.tokens import check_codes
 
 from ..base import FSQ, CancelFn, Codec, ProgressFn
-from .features import semantic_features
+from .features import STACK, num_feature_frames, semantic_features
 from .model import ENCODER_HOP, NeuCodecNet
 from .modules import FSQ_LEVELS
 
@@ -264,16 +264,17 @@ class NeuCodecCodec(Codec):
             _cuts(ws, self.num_frames(total))
             plans.append(ws)
         every = [w for ws in plans for w in ws]
+        padded = [self.padded(clip) for clip in clips]
+        feats = [self.features(p) for p in padded]
         results: dict[int, np.ndarray] = {}
         done = 0
         for batch in self._batches(every, size):
             if cancel is not None and cancel():
                 raise Cancelled("encoding cancelled")
-            padded = [self.padded(clips[w.clip][w.start:w.start + w.length]) for w in batch]
-            feats = np.stack([self.features(p) for p in padded])
+            wav_rows, feat_rows = zip(*(self._window_inputs(padded[w.clip], feats[w.clip], w) for w in batch))
             with torch.inference_mode():
-                codes = self.net.encode(torch.from_numpy(np.stack(padded)).to(self._device),
-                                        torch.from_numpy(feats).to(self._device))
+                codes = self.net.encode(torch.from_numpy(np.stack(wav_rows)).to(self._device),
+                                        torch.from_numpy(np.stack(feat_rows)).to(self._device))
             codes = codes.cpu().numpy()
             for w, row in zip(batch, codes):
                 lo, hi = w.keep
@@ -282,6 +283,21 @@ class NeuCodecCodec(Codec):
             if progress is not None:
                 progress(done, len(every))
         return [np.concatenate([results[id(w)] for w in ws]).astype(np.int64)[None, :] for ws in plans]
+
+    def _window_inputs(self, padded: np.ndarray, feats: np.ndarray, w: _Window) -> tuple[np.ndarray, np.ndarray]:
+        """One window's model inputs, cut from the whole clip's: samples ``(N_w,)`` and features ``(R_w, 160)``.
+
+        The window's samples are followed by the clip's next 1..320 samples where the clip goes on
+        (the reference's zero padding at the clip's end), and its feature rows are the whole clip's
+        (normalised over the whole clip), so a window sees exactly what the whole-clip pass sees in
+        its range and a clip that fits one window gets the reference's inputs unchanged.
+        """
+        end = w.start + w.length + ENCODER_HOP - w.length % ENCODER_HOP
+        samples = padded[w.start:end]
+        pad = self.net.dims.semantic_pad
+        rows = num_feature_frames(samples.shape[0] + 2 * pad) // STACK
+        first = w.start // ENCODER_HOP
+        return samples, feats[first:first + rows]
 
     # -- decode ---------------------------------------------------------------------------
     def decode(self, codes_list: Sequence[Any] | Any, num_quantizers: int | None = None, *,

@@ -84,13 +84,25 @@ def log_mel(wav: np.ndarray) -> np.ndarray:
     return np.log(mel).astype(np.float32)
 
 
+#: Frames computed per pass of :func:`log_mel` in :func:`semantic_features` (bounds memory).
+CHUNK_FRAMES = 6000
+
+
 def semantic_features(wav: np.ndarray) -> np.ndarray:
     """Model input of one padded 16 kHz clip ``wav: (S,)`` -> float32 ``(F // 2, 160)``.
 
     Per-bin normalisation over all ``F`` frames (unbiased variance), then frame pairs stacked
-    (an odd ``F`` is first padded with one frame of :data:`PADDING_VALUE`).
+    (an odd ``F`` is first padded with one frame of :data:`PADDING_VALUE`). The fbank is computed
+    in chunks of :data:`CHUNK_FRAMES` frames (same values, bounded memory).
     """
-    feats = log_mel(wav)
+    total = num_feature_frames(np.asarray(wav).shape[0])
+    parts = []
+    for first in range(0, max(total, 1), CHUNK_FRAMES):
+        count = min(CHUNK_FRAMES, total - first)
+        begin = first * FRAME_HOP
+        parts.append(log_mel(wav[begin:begin + (count - 1) * FRAME_HOP + FRAME_LENGTH]) if count > 0 else
+                     np.zeros((0, NUM_MEL_BINS), dtype=np.float32))
+    feats = np.concatenate(parts) if len(parts) > 1 else parts[0]
     if feats.shape[0] >= 2:
         mean = feats.mean(axis=0, keepdims=True)
         var = feats.var(axis=0, ddof=1, keepdims=True)

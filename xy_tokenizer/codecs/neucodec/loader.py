@@ -381,3 +381,22 @@ def _materialise_buffers_cpu(net: NeuCodecNet) -> None:
     fresh = FSQ(1)
     net.generator.quantizer._levels = fresh._levels
     net.generator.quantizer._basis = fresh._basis
+
+
+#: Checkpoint file names looked for in a folder, in order.
+CHECKPOINT_NAMES = ("pytorch_model.bin", "model.safetensors")
+
+
+def open_source(path: str | Path) -> CheckpointSource:
+    """Read a checkpoint file, or the first of :data:`CHECKPOINT_NAMES` in a folder, into a
+    :class:`CheckpointSource` (tensors read with ``weights_only=True``; ``config.json`` beside it parsed)."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    if path.is_dir():
+        found = next((path / n for n in CHECKPOINT_NAMES if (path / n).is_file()), None)
+        if found is None:
+            raise CheckpointError(f"{path}: folder holds none of {', '.join(CHECKPOINT_NAMES)}")
+        path = found
+    config_path = folder / "config.json"
+    config_json = _read_json(config_path) if config_path.is_file() else None
+    return CheckpointSource(path=path, state=read_state_dict(path), files=(path,), config_json=config_json)
