@@ -83,3 +83,28 @@ def test_unknown_option_is_refused(loaded):
     _, codec, exp = loaded
     with pytest.raises(XYTokenizerError, match="unknown option"):
         codec.encode(exp["wav_1"], num_quantizers=2)
+
+
+def test_network_never_sees_more_than_a_window(loaded):
+    """Memory is bounded by the window: every network call gets at most one window (+ its padding)."""
+    _, codec, exp = loaded
+    seen_encode, seen_decode = [], []
+    encode, decode = codec.net.encode, codec.net.decode
+
+    def spy_encode(wav, feats, **kw):
+        seen_encode.append(tuple(wav.shape))
+        return encode(wav, feats, **kw)
+
+    def spy_decode(codes, **kw):
+        seen_decode.append(tuple(codes.shape))
+        return decode(codes, **kw)
+
+    codec.net.encode, codec.net.decode = spy_encode, spy_decode
+    try:
+        codes = codec.encode(np.tile(exp["wav_2"], 2), window=WINDOW, overlap=OVERLAP, batch_size=2)[0]
+        codec.decode(codes, window=WINDOW, overlap=OVERLAP, batch_size=2)
+    finally:
+        codec.net.encode, codec.net.decode = encode, decode
+    window_samples = int(WINDOW * 16000)
+    assert len(seen_encode) >= 4 and all(b <= 2 and n <= window_samples + 2 * 320 for b, n in seen_encode)
+    assert len(seen_decode) >= 4 and all(b <= 2 and t <= WINDOW * 50 for b, t in seen_decode)

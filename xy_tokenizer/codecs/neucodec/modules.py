@@ -1,7 +1,18 @@
 """Torch modules of NeuCodec / X-Codec2, with the released checkpoints' parameter names.
 
 Shapes use B = batch, C = channels, N = samples, T = frames. Every module computes what the
-reference computes in eval mode (dropout off), including its quirks (see the package docstring).
+reference computes in eval mode (dropout off), including its quirks:
+
+* SemanticEncoder: the reference's ReLU is in place, so the skip adds relu(h), not h;
+* FSQ: the tanh bound is applied twice (ResidualFSQ, then FSQ), rounding is half-to-even
+  (``torch.round``), codes = sum_d (q_d + 2) 4^d with dimension 0 least significant;
+* decoder attention: torchtune's RoPE is applied to a (B, heads, T, D) tensor, so it rotates by
+  the head index (q and k alike, so q.k is unchanged up to rounding); reproduced as is;
+* ISTFT head: magnitude = min(exp(x), 100); irfft ignores the imaginary parts of the DC and
+  Nyquist bins; the overlap-added Hann^2 envelope divides after trimming ("same" padding);
+* weight norm: ``w = g v / ||v||`` per output channel (``weight_g``/``weight_v``); SnakeBeta's
+  ``alpha``/``beta`` are log-scale and ``beta`` is loaded from the file's ``...act.beta`` (X-Codec2
+  0.1.5 under new transformers silently dropped it); the alias-free filters are the stored buffers.
 """
 from __future__ import annotations
 
