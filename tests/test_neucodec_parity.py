@@ -292,3 +292,16 @@ def test_semantic_features_are_torch_free_numpy():
     feats = semantic_features(np.pad(wav, (0, 320)))
     assert feats.dtype == np.float32 and feats.shape == (50, 160)
     assert np.allclose(feats.reshape(100, 80).mean(0), 0, atol=1e-4)
+
+
+def test_stray_semantic_tensors_in_a_neucodec_file_are_extras():
+    """A 24 kHz file with a few semantic_model.* tensors stays NeuCodec; they are ignored and reported."""
+    def add(state):
+        state["semantic_model.masked_spec_embed"] = torch.zeros(8)
+
+    source, base = _source_with(add)
+    assert neucodec_loader.recognise(source) == "neucodec-custom"
+    assert xcodec2_loader.recognise(source) is None
+    codec = neucodec_loader.load(source, variant="neucodec-custom", config={"decoder": {"heads": 4}},
+                                 semantic_model=base / "w2v-bert-2.0", device="cpu")
+    assert "semantic_model.masked_spec_embed" in codec.ignored_keys

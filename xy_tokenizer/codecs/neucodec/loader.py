@@ -48,6 +48,9 @@ _KEY_AC_OUT = "CodecEnc.conv_final_block.1.weight_v"
 _KEY_PRIOR = "fc_prior.weight"
 _KEY_POST = "fc_post_a.weight"
 _KEY_HEAD = "generator.head.out.weight"
+#: Tensors that make a complete Wav2Vec2-BERT inside a file (X-Codec2).
+_SEMANTIC_CORE = ("feature_projection.projection.weight", "encoder.layers.0.self_attn.linear_q.weight",
+                  "encoder.layers.0.self_attn.distance_embedding.weight")
 _DEPTH_RE = re.compile(r"^generator\.backbone\.transformers\.(\d+)\.")
 _LAYER_RE = re.compile(r"^encoder\.layers\.(\d+)\.")
 #: Head dimension of the decoder's attention in the releases (heads = width / 64).
@@ -66,7 +69,11 @@ def _family_of(state: Mapping[str, Any]) -> str | None:
         return None
     if _KEY_HEAD not in state or _KEY_PRIOR not in state:
         return None
-    return XCODEC2 if any(k.startswith(SEMANTIC_PREFIX) for k in state) else NEUCODEC
+    # X-Codec2 carries a whole Wav2Vec2-BERT and a 16 kHz head; stray semantic_model.* tensors in a
+    # 24 kHz (NeuCodec) file are treated as extras (ignored and reported), not as X-Codec2.
+    semantic_inside = all(SEMANTIC_PREFIX + k in state for k in _SEMANTIC_CORE)
+    neucodec_head = tuple(state[_KEY_HEAD].shape)[:1] == (NEUCODEC_DIMS.n_fft + 2,)
+    return XCODEC2 if semantic_inside and not neucodec_head else NEUCODEC
 
 
 def _shape(state: Mapping[str, Any], key: str, path: Path | str, rank: int) -> tuple[int, ...]:
@@ -312,8 +319,12 @@ def _load(source: CheckpointSource, family: str, *, variant: str, config: Any, s
     _assign_codec(net, state)
     _materialise(net)
 
-    unused = sorted(k for k in state if k.startswith(SEMANTIC_PREFIX) and k[len(SEMANTIC_PREFIX):] not in sem_expected)
-    ignored = sorted(k for k in state if not k.startswith(SEMANTIC_PREFIX) and k not in codec_expected)
+    if family == XCODEC2:
+        unused = sorted(k for k in state if k.startswith(SEMANTIC_PREFIX) and k[len(SEMANTIC_PREFIX):] not in sem_expected)
+        ignored = sorted(k for k in state if not k.startswith(SEMANTIC_PREFIX) and k not in codec_expected)
+    else:
+        unused = []
+        ignored = sorted(k for k in state if k not in codec_expected)
     if unused:
         log.info("%s: %d semantic tensors beyond layer %d are not needed (the reference discards them)",
                  path, len(unused), SEMANTIC_LAYERS)
