@@ -49,6 +49,7 @@ DISTILL_NEUCODEC = Variant(
         HubFile("neuphonic/distill-neucodec", "meta.yaml", role="metadata"),
         HubFile("ntu-spml/distilhubert", "config.json", role="semantic_model"),
         HubFile("ntu-spml/distilhubert", "pytorch_model.bin", role="semantic_model"),
+        HubFile("ntu-spml/distilhubert", "preprocessor_config.json", role="semantic_model"),
     ),
     input_sample_rate=16000,
     output_sample_rate=24000,
@@ -57,7 +58,8 @@ DISTILL_NEUCODEC = Variant(
     codebook_size=65536,
     licence="unknown",
     notes="DistilHuBERT semantic model and a smaller acoustic encoder; same quantiser and decoder as NeuCodec. "
-          "Not supported by this engine yet (no reference fixture).",
+          "UNVERIFIED: this engine's DistillNeuCodec matches the released key layout but has not been compared "
+          "with the reference (no fixture).",
     hub_page="https://huggingface.co/neuphonic/distill-neucodec",
 )
 

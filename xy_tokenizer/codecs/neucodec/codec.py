@@ -390,12 +390,12 @@ class XCodec2Codec(NeuCodecCodec):
 
 
 def make_codec(net: NeuCodecNet, *, variant: str, device: str | torch.device, dtype: str | torch.dtype,
-               **kwargs: Any) -> NeuCodecCodec:
+               codec_class: type[NeuCodecCodec] | None = None, **kwargs: Any) -> NeuCodecCodec:
     """Move ``net`` to the device and precision (FSQ stays float32) and wrap it in the family's codec."""
     dev, dt = pick_device(device), pick_dtype(dtype)
     net = net.to(device=dev, dtype=dt).eval()
     net.generator.quantizer.float()
-    cls = XCodec2Codec if net.semantic_in_file else NeuCodecCodec
+    cls = codec_class or (XCodec2Codec if net.semantic_in_file else NeuCodecCodec)
     codec = cls(net, variant=variant, device=dev, dtype=dt, **kwargs)
     if codec.ignored_keys:
         log.warning("%s: ignored %d tensor(s) that are not part of the model: %s%s", kwargs.get("checkpoint_path"),

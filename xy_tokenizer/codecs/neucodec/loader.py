@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 
 NEUCODEC = "neucodec"
 XCODEC2 = "xcodec2"
+DISTILL = "distill_neucodec"
+#: Keys only DistillNeuCodec files have.
+_DISTILL_KEYS = ("codec_encoder.encoder.blocks.0.conv_2.parametrizations.weight.original1", "fc_sq_prior.weight",
+                 "fc_prior.weight", "generator.head.out.weight")
+DISTILHUBERT_REPO = "ntu-spml/distilhubert"
 SEMANTIC_PREFIX = "semantic_model."
 #: Prefixes of the codec's own tensors (both families).
 CODEC_PREFIXES = ("CodecEnc.", "SemanticEncoder_module.", "generator.", "fc_prior.", "fc_post_a.")
@@ -110,7 +115,12 @@ def infer_dims(state: Mapping[str, Any], family: str, path: Path | str = "<check
 
 def recognise(source: CheckpointSource) -> str | None:
     """``"neucodec"`` for the released NeuCodec sizes, ``"neucodec-custom"`` for its layout with
-    other sizes, ``None`` for anything else (X-Codec2 files are the ``xcodec2`` family's)."""
+    other sizes, ``"distill_neucodec"`` for a DistillNeuCodec file of the released layout, ``None``
+    for anything else (X-Codec2 files are the ``xcodec2`` family's)."""
+    if all(k in source.state for k in _DISTILL_KEYS):
+        expected = variant_net(DISTILL).release_state_dict()
+        shapes_ok = all(k in source.state and tuple(source.state[k].shape) == tuple(v.shape) for k, v in expected.items())
+        return DISTILL if shapes_ok else None
     return _recognise(source, NEUCODEC)
 
 
@@ -258,7 +268,10 @@ def build_net(dims: Dims, semantic_config, *, semantic_in_file: bool, device: st
 # -- load -----------------------------------------------------------------------------------
 def load(source: CheckpointSource, *, variant: str, config: Any = None, semantic_model: str | Path | None = None,
          device: str = "auto", dtype: str = "float32") -> NeuCodecCodec:
-    """Build a NeuCodec from recognised tensors; the Wav2Vec2-BERT from the ``semantic_model`` folder."""
+    """Build a NeuCodec from recognised tensors; the Wav2Vec2-BERT from the ``semantic_model`` folder
+    (for DistillNeuCodec: the DistilHuBERT folder)."""
+    if variant == DISTILL or all(k in source.state for k in _DISTILL_KEYS):
+        return _load_distill(source, semantic_model=semantic_model, device=device, dtype=dtype)
     return _load(source, NEUCODEC, variant=variant, config=config, semantic_model=semantic_model,
                  device=device, dtype=dtype)
 
@@ -352,7 +365,14 @@ def variant_net(variant: str, *, device: str | torch.device = "meta") -> NeuCode
                          device=device)
     if variant == XCODEC2:
         return build_net(XCODEC2_DIMS, w2v_bert_config(), semantic_in_file=True, device=device)
-    raise ConfigError(f"unknown variant {variant!r} for NeuCodec/X-Codec2; use neucodec or xcodec2")
+    if variant == DISTILL:
+        from transformers import HubertModel
+
+        from .distill import DistillNet, distilhubert_config
+
+        with torch.device(device):
+            return DistillNet(HubertModel(distilhubert_config()), NEUCODEC_DIMS).eval()
+    raise ConfigError(f"unknown variant {variant!r} for NeuCodec/X-Codec2; use neucodec, distill_neucodec or xcodec2")
 
 
 def _fill_random(net: NeuCodecNet, seed: int) -> None:
@@ -370,7 +390,7 @@ def _fill_random(net: NeuCodecNet, seed: int) -> None:
                 p.copy_((taps / taps.sum()).view_as(p))
             elif leaf in ("alpha", "beta", "bias") or "layer_norm.bias" in name or "norm1.bias" in name:
                 p.zero_()
-            elif p.dim() == 1 or leaf == "weight_g":
+            elif p.dim() == 1 or leaf in ("weight_g", "original0"):
                 p.fill_(1.0)
             else:
                 fan_in = max(1, p[0].numel())
@@ -383,7 +403,47 @@ def from_variant(variant: str, *, device: str = "auto", dtype: str = "float32", 
     net = net.to_empty(device="cpu")
     _materialise_buffers_cpu(net)
     _fill_random(net, seed)
+    if variant == DISTILL:
+        from .distill import DistillNeuCodecCodec
+
+        return make_codec(net, variant=variant, device=device, dtype=dtype, codec_class=DistillNeuCodecCodec)
     return make_codec(net, variant=variant, device=device, dtype=dtype)
+
+
+def _load_distill(source: CheckpointSource, *, semantic_model: str | Path | None, device: str,
+                  dtype: str) -> NeuCodecCodec:
+    """DistillNeuCodec (unverified against the reference): codec tensors from the file, DistilHuBERT
+    from the ``semantic_model`` folder (``ntu-spml/distilhubert``: config.json + weights)."""
+    from transformers import HubertModel
+
+    from .distill import DistillNeuCodecCodec, DistillNet, distilhubert_config
+
+    path = source.path
+    if semantic_model is None:
+        raise CheckpointError(
+            f"DistillNeuCodec needs its semantic model, {DISTILHUBERT_REPO}, which the checkpoint does not "
+            "contain. Download it (e.g. `huggingface-cli download ntu-spml/distilhubert --local-dir <folder>`) "
+            "and pass that folder as semantic_model=")
+    folder = _semantic_folder(semantic_model, required=True)
+    if not (folder / "config.json").is_file():
+        raise CheckpointError(f"{folder}: missing config.json; the folder must hold {DISTILHUBERT_REPO}")
+    try:
+        hubert = HubertModel.from_pretrained(folder, config=distilhubert_config(_read_json(folder / "config.json")))
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{folder}: cannot load DistilHuBERT ({str(exc).splitlines()[0][:200]})") from None
+    pre_path = folder / "preprocessor_config.json"
+    do_normalize = bool(_read_json(pre_path).get("do_normalize", True)) if pre_path.is_file() else True
+    with torch.device("meta"):
+        net = DistillNet(nn.Identity(), NEUCODEC_DIMS)
+    expected = net.release_state_dict()
+    _compare(expected, source.state, path, "DistillNeuCodec checkpoint")
+    net = net.to_empty(device="cpu")
+    net.load_state_dict({k: source.state[k] for k in expected}, strict=False)
+    net.semantic_model = hubert.eval()
+    _materialise(net)
+    ignored = sorted(k for k in source.state if k not in expected)
+    return make_codec(net, variant=DISTILL, device=device, dtype=dtype, codec_class=DistillNeuCodecCodec,
+                      checkpoint_path=path, ignored_keys=ignored, semantic_model_path=folder, do_normalize=do_normalize)
 
 
 def _materialise_buffers_cpu(net: NeuCodecNet) -> None:
