@@ -38,7 +38,9 @@ being zero-padded; what still differs is the attention context.
 
 Memory is bounded by the window, not the clip (``benchmarks/bench_neucodec.py``, full-size
 NeuCodec, CPU float32, peak RSS above the loaded model): a 1-minute input costs 1.27 GB with
-10 s windows against 3.36 GB in one 60 s pass (the one-pass cost grows with T^2: ~16 GB at 2 min).
+10 s windows against 3.36 GB in one 60 s pass (the one-pass cost grows with T^2: ~16 GB at 2 min);
+a 10-minute input with the default 30 s / 4 s windows and batches of 4 windows peaks at 7.0 GB
+(3.1 GB model + 3.9 GB), the same as any clip longer than 4 windows.
 """
 from __future__ import annotations
 
