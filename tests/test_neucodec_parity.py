@@ -13,7 +13,7 @@ import yaml
 from tests.conftest import fixture_dir
 from xy_tokenizer.codecs.neucodec import loader as neucodec_loader
 from xy_tokenizer.codecs.neucodec.features import semantic_features
-from xy_tokenizer.codecs.neucodec.loader import open_source
+from xy_tokenizer.codecs.loading import open_source
 from xy_tokenizer.codecs.neucodec.modules import FSQ_EPS
 from xy_tokenizer.codecs.xcodec2 import loader as xcodec2_loader
 from xy_tokenizer.errors import AudioError, Cancelled, CheckpointError

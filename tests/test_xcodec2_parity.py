@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from tests.conftest import fixture_dir
 from tests.test_neucodec_parity import (_check_batch_independence, _check_features, _check_intermediates,
                                         _check_synthesis, _check_tokens, _load)
-from xy_tokenizer.codecs.neucodec.loader import open_source
+from xy_tokenizer.codecs.loading import open_source
 from xy_tokenizer.codecs.xcodec2 import loader as xcodec2_loader
 from xy_tokenizer.errors import CheckpointError
 

@@ -59,7 +59,17 @@ def load(checkpoint: str | Path | None = None, config=None, *, semantic_model: s
             raise CheckpointError(
                 "no model installed: run `xytok download` (or the studio's Download...), "
                 "`xytok install PATH` for a file you have, or pass a checkpoint")
-    return load_codec(checkpoint, config, semantic_model=semantic_model, device=device, dtype=dtype, trust=trust)
+    return load_codec(checkpoint, config, semantic_model=semantic_model, device=device, dtype=dtype, trust=trust,
+                      find_semantic_model=_installed_semantic_model)
+
+
+def _installed_semantic_model(variant: str, weights: Path) -> Path | None:
+    """The separately installed semantic encoder for ``variant`` (None when it needs none or none is installed)."""
+    from xy_tokenizer.hub import installed_semantic_model, needs_semantic_model
+
+    if not needs_semantic_model(variant):
+        return None
+    return installed_semantic_model(variant, checkpoint=weights)
 
 
 def __getattr__(name: str):

@@ -19,6 +19,8 @@ from xy_tokenizer.errors import ConfigError
 FAMILY_PACKAGES: tuple[str, ...] = (
     "xy_tokenizer.codecs.xy",
     "xy_tokenizer.codecs.xcodec",
+    "xy_tokenizer.codecs.neucodec",
+    "xy_tokenizer.codecs.xcodec2",
 )
 
 _families: dict[str, FamilySpec] = {}

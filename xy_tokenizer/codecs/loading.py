@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from xy_tokenizer import registry
 from xy_tokenizer.codecs.base import Codec
@@ -72,10 +72,21 @@ def recognise(source: CheckpointSource) -> tuple[str, str]:
         f"its first keys are {sample}. Pass a checkpoint of a released variant (see `xytok download --help`).")
 
 
+#: ``find(variant, checkpoint) -> folder | None``: where an installed semantic encoder is.
+SemanticFinder = Callable[[str, Path], "Path | None"]
+
+
 def load_codec(checkpoint: str | Path, config: Any = None, *, semantic_model: str | Path | None = None,
-               device: str = "auto", dtype: str = "float32", trust: bool = False) -> Codec:
-    """Detect the family of ``checkpoint`` and load it (see :func:`xy_tokenizer.load`)."""
+               device: str = "auto", dtype: str = "float32", trust: bool = False,
+               find_semantic_model: SemanticFinder | None = None) -> Codec:
+    """Detect the family of ``checkpoint`` and load it (see :func:`xy_tokenizer.load`).
+
+    Without ``semantic_model``, ``find_semantic_model(variant, weights_path)`` is asked for the
+    installed semantic encoder of families that keep it apart from the codec (NeuCodec).
+    """
     source = open_source(checkpoint, trust=trust)
     family, variant = recognise(source)
+    if semantic_model is None and find_semantic_model is not None:
+        semantic_model = find_semantic_model(variant, source.path)
     return registry.loader(family).load(source, variant=variant, config=config, semantic_model=semantic_model,
                                         device=device, dtype=dtype)

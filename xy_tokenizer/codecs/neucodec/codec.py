@@ -53,10 +53,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from xy_tokenizer.audio import resample
-from xy_tokenizer.codec import pick_device, pick_dtype
+from xy_tokenizer.io.audio import resample
+from xy_tokenizer.codecs.runtime import pick_device, pick_dtype
 from xy_tokenizer.errors import AudioError, Cancelled, XYTokenizerError
-from xy_tokenizer.tokens import check_codes
+from xy_tokenizer.io.tokens import check_codes
 
 from ..base import FSQ, CancelFn, Codec, ProgressFn
 from .features import STACK, num_feature_frames, semantic_features

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from xy_tokenizer.checkpoint import read_state_dict
+from xy_tokenizer.io.checkpoint import read_state_dict
 from xy_tokenizer.errors import CheckpointError, ConfigError
 
 from ..spec import CheckpointSource
@@ -458,16 +458,3 @@ def _materialise_buffers_cpu(net: NeuCodecNet) -> None:
 CHECKPOINT_NAMES = ("pytorch_model.bin", "model.safetensors")
 
 
-def open_source(path: str | Path) -> CheckpointSource:
-    """Read a checkpoint file, or the first of :data:`CHECKPOINT_NAMES` in a folder, into a
-    :class:`CheckpointSource` (tensors read with ``weights_only=True``; ``config.json`` beside it parsed)."""
-    path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    if path.is_dir():
-        found = next((path / n for n in CHECKPOINT_NAMES if (path / n).is_file()), None)
-        if found is None:
-            raise CheckpointError(f"{path}: folder holds none of {', '.join(CHECKPOINT_NAMES)}")
-        path = found
-    config_path = folder / "config.json"
-    config_json = _read_json(config_path) if config_path.is_file() else None
-    return CheckpointSource(path=path, state=read_state_dict(path), files=(path,), config_json=config_json)
