@@ -55,10 +55,11 @@ import torch
 
 from xy_tokenizer.io.audio import resample
 from xy_tokenizer.codecs.runtime import pick_device, pick_dtype
-from xy_tokenizer.errors import AudioError, Cancelled, XYTokenizerError
+from xy_tokenizer.errors import AudioError, XYTokenizerError
 from xy_tokenizer.io.tokens import check_codes
 
 from ..base import FSQ, CancelFn, Codec, ProgressFn
+from ..batching import as_list, walk
 from .features import STACK, num_feature_frames, semantic_features
 from .model import ENCODER_HOP, NeuCodecNet
 from .modules import FSQ_LEVELS
@@ -224,7 +225,7 @@ class NeuCodecCodec(Codec):
                 f"unknown option(s) {', '.join(sorted(options))}: NeuCodec/X-Codec2 accept window and overlap")
 
     def _prepare_clips(self, wavs: Any, sample_rate: int | None) -> list[np.ndarray]:
-        clips = list(wavs) if isinstance(wavs, (list, tuple)) else [wavs]
+        clips = as_list(wavs)
         rate = INPUT_SAMPLE_RATE if sample_rate is None else int(sample_rate)
         out = []
         for i, wav in enumerate(clips):
@@ -283,10 +284,7 @@ class NeuCodecCodec(Codec):
         padded = [self.padded(clip) for clip in clips]
         feats = [self.features(p) for p in padded]
         results: dict[int, np.ndarray] = {}
-        done = 0
-        for batch in self._batches(every, size):
-            if cancel is not None and cancel():
-                raise Cancelled("encoding cancelled")
+        for batch in walk(self._batches(every, size), progress, cancel, "encoding cancelled"):
             wav_rows, feat_rows = zip(*(self._window_inputs(padded[w.clip], feats[w.clip], w) for w in batch))
             with torch.inference_mode():
                 codes = self.net.encode(torch.from_numpy(np.stack(wav_rows)).to(self._device),
@@ -295,9 +293,6 @@ class NeuCodecCodec(Codec):
             for w, row in zip(batch, codes):
                 lo, hi = w.keep
                 results[id(w)] = row[lo - w.first:hi - w.first]
-            done += len(batch)
-            if progress is not None:
-                progress(done, len(every))
         return [np.concatenate([results[id(w)] for w in ws]).astype(np.int64)[None, :] for ws in plans]
 
     def _window_inputs(self, padded: np.ndarray, feats: np.ndarray, w: _Window) -> tuple[np.ndarray, np.ndarray]:
@@ -347,18 +342,12 @@ class NeuCodecCodec(Codec):
         hop = self.hop
         outputs = [np.zeros(seq.shape[0] * hop, dtype=np.float32) for seq in seqs]
         half = DECODE_CROSSFADE_TOKENS * hop // 2
-        done = 0
-        for batch in self._batches(every, size):
-            if cancel is not None and cancel():
-                raise Cancelled("decoding cancelled")
+        for batch in walk(self._batches(every, size), progress, cancel, "decoding cancelled"):
             codes = np.stack([seqs[w.clip][w.start:w.start + w.length] for w in batch])
             with torch.inference_mode():
                 audio = self.net.decode(torch.from_numpy(codes).to(self._device)).float().cpu().numpy()
             for w, row in zip(batch, audio):
                 self._add_window(outputs[w.clip], row, w, len(plans[w.clip]), half, hop)
-            done += len(batch)
-            if progress is not None:
-                progress(done, len(every))
         return outputs
 
     @staticmethod

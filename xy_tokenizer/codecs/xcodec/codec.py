@@ -43,16 +43,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from xy_tokenizer.io.audio import resample
-from xy_tokenizer.errors import AudioError, Cancelled, XYTokenizerError
+from xy_tokenizer.errors import AudioError, XYTokenizerError
 from xy_tokenizer.io.tokens import check_codes
 
 from ..base import RVQ, CancelFn, Codec, ProgressFn
+from ..batching import as_list, walk
 from .model import HOP, MIN_INPUT_SAMPLES, SAMPLE_RATE, XCodecNetwork
 
 #: Encode windows: length and overlap in seconds (clips up to the window are encoded whole).
@@ -221,7 +222,7 @@ class XCodec(Codec):
         levels = self._levels(num_quantizers)
         win, ovl = _window_frames(window, overlap, DEFAULT_WINDOW_SECONDS, DEFAULT_OVERLAP_SECONDS, need_overlap=True)
         rate = SAMPLE_RATE if sample_rate is None else int(sample_rate)
-        clips = [self._prepare(w, rate, i) for i, w in enumerate(_as_list(wavs))]
+        clips = [self._prepare(w, rate, i) for i, w in enumerate(as_list(wavs))]
         out, windows = [], []
         for i, clip in enumerate(clips):
             total = frames_for(len(clip))
@@ -230,7 +231,7 @@ class XCodec(Codec):
                 last = start + frames == total
                 end = len(clip) if last else (start + frames) * HOP
                 windows.append(_Window(i, start, frames, a, b, clip[start * HOP:end]))
-        for batch in self._walk(_equal_length_batches(windows, batch_size), progress, cancel):
+        for batch in walk(_equal_length_batches(windows, batch_size), progress, cancel):
             wave = torch.from_numpy(np.stack([w.data for w in batch])).to(self._device)
             with torch.inference_mode():
                 codes = self.net.quantize(self.net.latent(wave), levels).cpu().numpy()
@@ -285,7 +286,7 @@ class XCodec(Codec):
         out = [np.zeros(c.shape[1] * HOP, dtype=np.float32) for c in clips]
         windows = [_Window(i, s, n, a, b, c[:, s:s + n])
                    for i, c in enumerate(clips) for s, n, a, b in plan_windows(c.shape[1], win, ovl)]
-        for batch in self._walk(_equal_length_batches(windows, batch_size, by_levels=True), progress, cancel):
+        for batch in walk(_equal_length_batches(windows, batch_size, by_levels=True), progress, cancel):
             codes = torch.from_numpy(np.stack([w.data for w in batch], axis=1)).to(self._device)  # (k, B, T)
             with torch.inference_mode():
                 audio = self.net.decode_latent(self.net.dequantize(codes)).cpu().numpy()
@@ -302,30 +303,12 @@ class XCodec(Codec):
             raise XYTokenizerError(f"num_quantizers must be 1..{self.num_quantizers}, got {num_quantizers!r}")
         return int(num_quantizers)
 
-    def _walk(self, batches: list[list[_Window]], progress: ProgressFn | None,
-              cancel: CancelFn | None) -> Iterable[list[_Window]]:
-        """Yield batches, reporting windows done and checking ``cancel`` before each."""
-        total = sum(len(b) for b in batches)
-        done = 0
-        if progress is not None:
-            progress(0, total)
-        for batch in batches:
-            if cancel is not None and cancel():
-                raise Cancelled("cancelled by request")
-            yield batch
-            done += len(batch)
-            if progress is not None:
-                progress(done, total)
 
 
 def _no_options(options: dict) -> None:
     if options:
         raise XYTokenizerError(f"unknown X-Codec option(s): {', '.join(sorted(options))}; "
                                "known: num_quantizers, window, overlap, batch_size")
-
-
-def _as_list(wavs: Any) -> list:
-    return list(wavs) if isinstance(wavs, (list, tuple)) else [wavs]
 
 
 def _equal_length_batches(windows: list[_Window], size: int | None, *, by_levels: bool = False) -> list[list[_Window]]:

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from xy_tokenizer.codecs.base import CancelFn, Codec, ProgressFn
+from xy_tokenizer.codecs.batching import as_list, walk
 from xy_tokenizer.codecs.runtime import pick_device, pick_dtype
 from xy_tokenizer.codecs.xy.config import ModelConfig
 from xy_tokenizer.codecs.xy.constants import (
@@ -33,7 +34,7 @@ from xy_tokenizer.codecs.xy.constants import (
     WINDOW_SAMPLES,
 )
 from xy_tokenizer.io.audio import resample
-from xy_tokenizer.errors import AudioError, Cancelled, XYTokenizerError
+from xy_tokenizer.errors import AudioError, XYTokenizerError
 from xy_tokenizer.codecs.xy.model import XYTokenizerModel
 from xy_tokenizer.io.tokens import check_codes
 from xy_tokenizer.codecs.xy.windowing import encode_step
@@ -174,7 +175,7 @@ class XYTokenizerCodec(Codec):
         slower; for benchmarks).
         """
         rate = INPUT_SAMPLE_RATE if sample_rate is None else sample_rate
-        clips = [self._prepare(w, rate, i) for i, w in enumerate(_as_list(wavs))]
+        clips = [self._prepare(w, rate, i) for i, w in enumerate(as_list(wavs))]
         step = encode_step(DEFAULT_OVERLAP_SECONDS if overlap is None else overlap)
         step_tokens = step // SAMPLES_PER_TOKEN
         windows: list[_Window] = []
@@ -188,7 +189,7 @@ class XYTokenizerCodec(Codec):
                 if keep > 0:
                     windows.append(_Window(i, offset, keep, clip[start:start + WINDOW_SAMPLES]))
         batches = _bucket(windows, batch_size or DEFAULT_BATCH_SIZE, exact_length=False)
-        for batch in self._walk(batches, progress, cancel):
+        for batch in walk(batches, progress, cancel):
             pad = WINDOW_SAMPLES if pad_to_window else _encode_padding(max(w.length for w in batch))
             wave = np.zeros((len(batch), pad), dtype=np.float32)
             for b, w in enumerate(batch):
@@ -246,7 +247,7 @@ class XYTokenizerCodec(Codec):
                        for off in sorted({w.offset for w in windows if w.clip in group})]
         else:
             batches = _bucket(windows, size, exact_length=True)
-        for batch in self._walk(batches, progress, cancel):
+        for batch in walk(batches, progress, cancel):
             k = batch[0].data.shape[0]
             pad = max(w.length for w in batch)
             codes = np.zeros((k, len(batch), pad), dtype=np.int64)
@@ -267,29 +268,6 @@ class XYTokenizerCodec(Codec):
                 raise XYTokenizerError(f"num_quantizers must be 1..{self.num_quantizers}, got {num_quantizers}")
             codes = codes[:num_quantizers]
         return codes
-
-    # -- shared -------------------------------------------------------------------------------
-    def _walk(self, batches: list[list[_Window]], progress: ProgressFn | None,
-              cancel: CancelFn | None) -> Iterable[list[_Window]]:
-        """Yield batches, reporting windows done and checking ``cancel`` between them."""
-        total = sum(len(b) for b in batches)
-        done = 0
-        if progress is not None:
-            progress(0, total)
-        for batch in batches:
-            if cancel is not None and cancel():
-                raise Cancelled("cancelled by request")
-            yield batch
-            done += len(batch)
-            if progress is not None:
-                progress(done, total)
-
-
-def _as_list(wavs) -> list:
-    if isinstance(wavs, (list, tuple)):
-        return list(wavs)
-    return [wavs]
-
 
 def _chunks(seq: Sequence[int], size: int) -> list[set[int]]:
     seq = list(seq)
