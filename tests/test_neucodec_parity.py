@@ -170,7 +170,7 @@ def test_progress_and_cancel(neucodec):
     codec, exp = neucodec
     seen = []
     codec.encode([exp["wav_0"], exp["wav_1"]], progress=lambda d, t: seen.append((d, t)), batch_size=1)
-    assert seen == [(1, 2), (2, 2)]
+    assert seen == [(0, 2), (1, 2), (2, 2)]
     with pytest.raises(Cancelled):
         codec.encode(exp["wav_1"], cancel=lambda: True)
     with pytest.raises(Cancelled):
