@@ -407,3 +407,24 @@ def test_python_m_help_and_a_real_encode(data, tmp_path):
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["summary"]["done"] == 1
     assert load_tokens(out / "u8.npy")[0].shape == (8, int(0.7 * 16000) // 1280)
+
+
+def test_variant_names_an_installed_model_or_says_how_to_get_one(data, tmp_path):
+    from xy_tokenizer.hub import install_model
+
+    code, _, stderr = run_cli("encode", data / "speech.wav", "-o", tmp_path / "a", "--variant", "16k")
+    assert code == 2 and "variant 16k is not installed" in stderr and "download --variant 16k" in stderr
+    code, _, stderr = run_cli("encode", data / "speech.wav", "-o", tmp_path / "a", "--variant", "nope")
+    assert code == 2 and "unknown variant 'nope'" in stderr
+    installed = install_model(TINY / "model.ckpt", make_default=False)
+    record_path = installed.parent / "xytok-install.json"
+    record = json.loads(record_path.read_text())
+    record["variant"] = "xy_tokenizer_16k"          # the tiny model stands in for the release
+    record_path.write_text(json.dumps(record))
+    code, _, stderr = run_cli("encode", data / "speech.wav", "-o", tmp_path / "b", "--variant", "16k",
+                              "--config", TINY / "config.yaml", "--device", "cpu", "--quiet")
+    assert code == 0, stderr
+    assert load_tokens(tmp_path / "b" / "speech.npy")[0].shape[0] == 8
+    code, _, stderr = run_cli("encode", data / "speech.wav", "-o", tmp_path / "c", "--variant", "16k",
+                              "--checkpoint", TINY / "model.ckpt")
+    assert code == 2 and "not both" in stderr

@@ -16,8 +16,7 @@ from xy_tokenizer.analysis.compare import (
     CodecDescription, CodecSource, ComparisonError, ComparisonSession, clip_metrics, run_comparison,
 )
 from xy_tokenizer.analysis.metrics import METRIC_NAMES, METRICS_SAMPLE_RATE, compute_metrics
-from xy_tokenizer.errors import Cancelled, ConfigError
-from xy_tokenizer.io import paths
+from xy_tokenizer.errors import Cancelled
 from xy_tokenizer.io.audio import load_audio, resample
 from xy_tokenizer.io.fsutil import OutputExistsError
 from xy_tokenizer.jobs import JobItem, collect_inputs
@@ -146,26 +145,6 @@ def test_json_document(tmp_path):
     assert len(document["rows"]) == 9 and document["failures"][0]["codec"] == "xy16k"
     assert document["series"]["si_sdr"][0]["points"][1]["value"] == 6.0
     assert document["metrics"]["mrstft_distance"]["better"] == "lower"
-
-
-# ----------------------------------------------------------------------------- installed variants
-
-def test_find_installed_variant(tiny16k_ckpt):
-    assert compare.find_installed_variant("16k") is None
-    models = paths.models_dir()
-    models.mkdir(parents=True)
-    (models / "default.ckpt").write_bytes(tiny16k_ckpt.read_bytes())
-    (models / "default.json").write_text(json.dumps({"variant": "xy_tokenizer_ttsd_24k", "sha256": "0" * 64}))
-    assert compare.find_installed_variant("24k") == models / "default.ckpt"
-    assert compare.find_installed_variant("16k") is None
-    (models / "xy_tokenizer_16k.ckpt").write_bytes(b"x")
-    assert compare.find_installed_variant("xy_tokenizer_16k") == models / "xy_tokenizer_16k.ckpt"
-    (models / "moss_ttsd_32k").mkdir()
-    assert compare.find_installed_variant("32k") is None           # an empty folder is not an install
-    (models / "moss_ttsd_32k" / "model.safetensors").write_bytes(b"x")
-    assert compare.find_installed_variant("32k") == models / "moss_ttsd_32k"
-    with pytest.raises(ConfigError, match="unknown variant"):
-        compare.find_installed_variant("nope")
 
 
 # ----------------------------------------------------------------------------- runs

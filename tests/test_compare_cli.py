@@ -14,7 +14,7 @@ from tests.conftest import FIXTURES
 from tests.synth import speech_like, write
 from xy_tokenizer import cli
 from xy_tokenizer.analysis.metrics import METRIC_NAMES
-from xy_tokenizer.io import paths
+from xy_tokenizer.hub import install_model
 from xy_tokenizer.io.audio import load_audio
 from xy_tokenizer.io.fsutil import PART_MARKER
 from xy_tokenizer.io.tokens import load_tokens
@@ -159,12 +159,21 @@ def test_a_model_that_cannot_load_exits_2_after_the_others(tmp_path):
 
 
 def test_installed_variant_is_resolved(tmp_path):
-    # An installed file under the variant's name is what --variants uses (here it is not a real
-    # 16k model, so loading it fails: exit 2 naming the installed path, not "not installed").
-    models = paths.models_dir()
-    models.mkdir(parents=True)
-    (models / "xy_tokenizer_16k.ckpt").write_bytes((T16 / "model.ckpt").read_bytes())
+    # An install whose record names the variant is what --variants uses (here the file is the tiny
+    # model, not a real 16k one, so loading it as that variant fails: exit 2 naming the installed
+    # path, not "not installed").
+    installed = install_model(T16 / "model.ckpt", variant=None, make_default=False)
+    record_path = installed.parent / "xytok-install.json"
+    record = json.loads(record_path.read_text())
+    record["variant"] = "xy_tokenizer_16k"
+    record_path.write_text(json.dumps(record))
     write(tmp_path / "a.wav", speech_like(1.0, 16000))
     code, _, stderr = run_cli("compare", tmp_path / "a.wav", "-o", tmp_path / "out", "--variants", "16k",
                               "--device", "cpu")
-    assert code == 2 and str(models / "xy_tokenizer_16k.ckpt") in stderr and "not installed" not in stderr
+    assert code == 2 and str(installed) in stderr and "not installed" not in stderr
+
+
+def test_a_variant_that_is_not_installed_says_how_to_get_it(tmp_path):
+    write(tmp_path / "a.wav", speech_like(1.0, 16000))
+    code, _, stderr = run_cli("compare", tmp_path / "a.wav", "-o", tmp_path / "out", "--variants", "xcodec")
+    assert code == 2 and "not installed" in stderr and "download --variant" in stderr

@@ -519,35 +519,3 @@ def _score_event(session: ComparisonSession, event: Any, label: str, output_rate
         message = str(exc) if str(item.path) in str(exc) else f"{item.path}: {exc}"
         session.add_failure(item.rel.as_posix(), label, f"{label}: scoring failed: {message}")
         return None
-
-
-# ----------------------------------------------------------------------------- installed variants
-
-def find_installed_variant(name: str) -> Path | None:
-    """The installed checkpoint of a released variant (id or alias), or None.
-
-    Looks in :func:`xy_tokenizer.io.paths.models_dir` for ``<id>.ckpt`` / ``<id>.safetensors``
-    (what ``xytok download`` installs), a folder ``<id>/`` (families downloaded as several
-    files), and the default model when its record (``default.json``) names this variant.
-    Raises :class:`~xy_tokenizer.errors.ConfigError` for an unknown variant name.
-    """
-    from xy_tokenizer import registry
-    from xy_tokenizer.io import paths
-
-    variant = registry.variant(name)
-    models = paths.models_dir()
-    for candidate in (models / f"{variant.id}.ckpt", models / f"{variant.id}.safetensors"):
-        if candidate.is_file():
-            return candidate
-    folder = models / variant.id
-    if folder.is_dir() and any(folder.iterdir()):
-        return folder
-    default = paths.find_default_checkpoint()
-    if default is not None:
-        try:
-            record = json.loads(default.with_suffix(".json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            record = None
-        if isinstance(record, dict) and record.get("variant") == variant.id:
-            return default
-    return None

@@ -75,6 +75,9 @@ def model_options() -> argparse.ArgumentParser:
     group.add_argument("--checkpoint", metavar="PATH",
                        help="checkpoint file or folder of any supported family (.ckpt/.pt/.pth/.bin/"
                             ".safetensors); default: the model installed by 'xytok download' or 'xytok install'")
+    group.add_argument("--variant", metavar="VARIANT",
+                       help="an installed released variant (id or alias, see 'xytok download --list') "
+                            "instead of --checkpoint")
     group.add_argument("--config", metavar="FILE", help="model config for a custom size (XY-Tokenizer: its YAML); "
                                                         "default: recognised from the weights")
     group.add_argument("--semantic-model", metavar="FOLDER",
@@ -232,10 +235,30 @@ def installed_model(alternative: str) -> Path:
     return path
 
 
+def _variant_checkpoint(args: argparse.Namespace) -> Path | None:
+    """The installed checkpoint of ``--variant`` (None without it); a usage error when it is not installed."""
+    name = getattr(args, "variant", None)
+    if name is None:
+        return None
+    if args.checkpoint:
+        raise UsageError("give either --checkpoint or --variant, not both")
+    from xy_tokenizer.errors import ConfigError
+    from xy_tokenizer.hub import installed_checkpoint
+
+    try:
+        path = installed_checkpoint(name)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    if path is None:
+        raise UsageError(f"variant {name} is not installed; run '{PROG} download --variant {name}' "
+                         f"or '{PROG} install PATH' first")
+    return path
+
+
 def load_codec(args: argparse.Namespace) -> Any:
     import xy_tokenizer
 
-    checkpoint = args.checkpoint or installed_model("pass --checkpoint PATH")
+    checkpoint = _variant_checkpoint(args) or args.checkpoint or installed_model("pass --checkpoint PATH")
     try:
         return xy_tokenizer.load(checkpoint, config=args.config, semantic_model=args.semantic_model,
                                  device=args.device, dtype=args.dtype, trust=args.trust_checkpoint)

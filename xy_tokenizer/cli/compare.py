@@ -12,6 +12,7 @@ from xy_tokenizer.cli.common import (
     DTYPES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROG, ProgressDisplay, UsageError, add_output_options, positive_int,
 )
 from xy_tokenizer.errors import ConfigError, XYTokenizerError
+from xy_tokenizer.hub import installed_checkpoint
 
 METRICS_CSV = "metrics.csv"
 SUMMARY_JSON = "summary.json"
@@ -26,7 +27,7 @@ def _sources(args: argparse.Namespace) -> list:
     """The codecs to compare, in the order given, as :class:`CodecSource` s (usage errors for bad choices)."""
     from xy_tokenizer import registry
     from xy_tokenizer.analysis.compare import (
-        CodecSource, ComparisonError, checkpoint_label, find_installed_variant, safe_label, unique_labels,
+        CodecSource, ComparisonError, checkpoint_label, safe_label, unique_labels,
     )
 
     variants = [v for v in _split(args.variants) if v]
@@ -44,7 +45,7 @@ def _sources(args: argparse.Namespace) -> list:
             variant = registry.variant(name)
         except ConfigError as exc:
             raise UsageError(str(exc)) from exc
-        path = find_installed_variant(variant.id)
+        path = installed_checkpoint(variant.id)
         if path is None:
             raise UsageError(f"variant {name} ({variant.id}) is not installed; run '{PROG} download --variant "
                              f"{name}' first, or pass its file with --checkpoints PATH")

@@ -8,10 +8,10 @@ For loaders: :func:`installed_semantic_model` finds the separately installed sem
 """
 from xy_tokenizer.hub.download import DEFAULT_VARIANT, DownloadError, LicenceNotAccepted, download_variant
 from xy_tokenizer.hub.install import install_model
-from xy_tokenizer.hub.records import (InstallError, Installed, install_folder, installed_semantic_model,
+from xy_tokenizer.hub.records import (InstallError, Installed, install_folder, installed_checkpoint, installed_semantic_model,
                                       installed_variant, installs, licence_needs_acknowledgement,
                                       needs_semantic_model)
 
 __all__ = ["DEFAULT_VARIANT", "DownloadError", "InstallError", "Installed", "LicenceNotAccepted", "download_variant",
-           "install_folder", "install_model", "installed_semantic_model", "installed_variant", "installs",
+           "install_folder", "install_model", "installed_checkpoint", "installed_semantic_model", "installed_variant", "installs",
            "licence_needs_acknowledgement", "needs_semantic_model"]

@@ -235,6 +235,23 @@ def installed_variant(variant: Variant | str) -> Installed | None:
     return found
 
 
+def installed_checkpoint(name: str) -> Path | None:
+    """What :func:`xy_tokenizer.load` needs for a released variant (id or alias), or None.
+
+    Looked for, in order: the variant's download (``xytok download``), an install made with
+    ``xytok install`` whose record names the variant, and the default model when its record
+    names it. Raises :class:`~xy_tokenizer.errors.ConfigError` for an unknown variant name.
+    """
+    variant = registry.variant(name)
+    found = installed_variant(variant)
+    if found is None:
+        found = next((item for item in installs() if item.variant == variant.id and item.checkpoint is not None), None)
+    if found is None:
+        default = default_install()
+        found = default if default is not None and default.variant == variant.id else None
+    return None if found is None else found.checkpoint
+
+
 def installs() -> list[Installed]:
     """Every complete install folder in ``models/``."""
     folder = paths.models_dir()
