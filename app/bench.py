@@ -29,13 +29,11 @@ from xy_tokenizer.errors import Cancelled, XYTokenizerError
 
 from .comparison_model import DONE, FAILED, QUEUED, RUNNING, ComparisonSet, Reconstruction
 from .file_list import FileListModel, RowKind
-from .tasks import TaskRunner
+from .tasks import COMPARE, TaskRunner
 from .worker import JobWorker
 
 log = logging.getLogger(__name__)
 
-#: The task-runner lane of the bench's model loading and reconstructions.
-COMPARE = "compare"
 #: Slot states.
 UNLOADED, LOADING, LOADED, LOAD_FAILED = "not loaded", "loading", "loaded", "failed"
 
@@ -291,7 +289,8 @@ class Bench(QObject):
             uid, name, original, rec, codes, metrics, notes = value
             self._store_original(uid, *original)
             self.comparison_set.set_reconstruction(uid, Reconstruction(
-                slot.description(), DONE, rec[0], int(rec[1]), codes))
+                slot.description(), DONE, rec[0], int(rec[1]), codes,
+                quantizer=str(getattr(slot.codec, "quantizer_kind", "rvq"))))
             if label not in self.session.codecs:
                 self.session.add_codec(slot.description())
             if metrics is not None:

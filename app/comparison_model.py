@@ -56,6 +56,7 @@ class Reconstruction:
     rate: int = 0
     codes: np.ndarray | None = None
     message: str = ""
+    quantizer: str = "rvq"          # the codec's quantizer_kind: "rvq" or "fsq"
 
     @property
     def label(self) -> str:
