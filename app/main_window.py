@@ -176,7 +176,7 @@ class MainWindow(QMainWindow):
         self.act_b = a("listenB", "B: reconstruction", self._listen_b, None, None,
                        "Listen to the reconstruction", checkable=True)
         group = QActionGroup(self)
-        group.setExclusive(True)
+        group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
         group.addAction(self.act_a)
         group.addAction(self.act_b)
         self.act_a.setChecked(True)
@@ -860,10 +860,14 @@ class MainWindow(QMainWindow):
     def _listen_a(self, on: bool) -> None:
         if on:
             self.set_active("A")
+        else:                                     # clicking the checked one keeps it checked
+            self._on_active(self.player.active())
 
     def _listen_b(self, on: bool) -> None:
         if on:
             self.set_active("B")
+        else:
+            self._on_active(self.player.active())
 
     def seek(self, seconds: float) -> None:
         self.comparison.timeline.request_seek(seconds)
@@ -888,7 +892,10 @@ class MainWindow(QMainWindow):
         self.act_play.setText("Pause" if playing else "Play")
 
     def _on_active(self, which: str) -> None:
-        (self.act_a if which == "A" else self.act_b).setChecked(True)
+        for action, name in ((self.act_a, "A"), (self.act_b, "B")):
+            action.blockSignals(True)             # a codec's source checks neither A nor B
+            action.setChecked(which == name)
+            action.blockSignals(False)
         self.source_bar.set_active(which)
 
     # drops ------------------------------------------------------------------------------

@@ -423,7 +423,9 @@ class ABPlayer(QObject):
     def set_active(self, name: str) -> None:
         """Play source ``name`` ("A", "B" or another source's name) from the same position."""
         if name not in SOURCES and name not in self._inputs:
-            raise ValueError(f"active source must be 'A', 'B' or one of {', '.join(self._inputs)}; got {name!r}")
+            others = [n for n in self._inputs if n not in SOURCES]
+            raise ValueError(f"active source must be 'A' or 'B'" + (f" or one of {', '.join(others)}" if others else "")
+                             + f"; got {name!r}")
         if name != "A":
             self._last_other = name
         if name != self._source.active:
