@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QFileDialog, QHBoxLayout, QHeaderView, QMenu,
+from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QFileDialog, QGridLayout, QHeaderView, QMenu,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from xy_tokenizer.errors import XYTokenizerError
@@ -64,11 +64,10 @@ class CodecsPanel(QDockWidget):
         self.reconstruct_button.setToolTip("Reconstruct the selected files with every checked codec (Ctrl+K)")
         if window is not None:
             self.reconstruct_button.clicked.connect(lambda: window.reconstruct_with_codecs())
-        buttons = QHBoxLayout()
-        for button in (self.add_installed_button, self.add_file_button, self.add_folder_button,
-                       self.remove_button):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
+        buttons = QGridLayout()
+        for index, button in enumerate((self.add_installed_button, self.add_file_button, self.add_folder_button,
+                                        self.remove_button)):
+            buttons.addWidget(button, index // 2, index % 2)
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.setContentsMargins(4, 4, 4, 4)

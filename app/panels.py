@@ -47,7 +47,8 @@ PANELS: tuple[PanelSpec, ...] = (
               needs_room=True),
     PanelSpec("metricsDock", "Quality", metrics_panel.create, attr="metrics_panel", tab_with="codebookDock",
               needs_room=True),
-    PanelSpec("codecsDock", "Codecs", codecs_panel.create, attr="codecs_panel", tab_with="codebookDock"),
+    PanelSpec("codecsDock", "Codecs", codecs_panel.create, attr="codecs_panel", tab_with="codebookDock",
+              needs_room=True),
     PanelSpec("benchMetricsDock", "Codec scores", bench_metrics_panel.create, attr="bench_metrics_panel",
-              tab_with="codebookDock"),
+              tab_with="codebookDock", needs_room=True),
 )

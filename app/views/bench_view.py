@@ -99,14 +99,18 @@ class BenchView(QWidget):
         self.token_codec.setToolTip("Codec whose tokens are shown")
         for combo in (self.diff_codec, self.token_codec):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(14)
-        controls = QHBoxLayout()
+            combo.setMinimumContentsLength(10)
+        controls = QVBoxLayout()                  # two short rows: the window stays narrow
         controls.setContentsMargins(4, 2, 4, 2)
-        for widget in (QLabel("Spectrogram top"), self.top_db, QLabel("range"), self.range_db, self.log_freq,
-                       QLabel("  Difference"), self.diff_codec, self.diff_range, QLabel("  Tokens"),
-                       self.token_codec):
-            controls.addWidget(widget)
-        controls.addStretch(1)
+        controls.setSpacing(2)
+        for widgets in ((QLabel("Spectrogram top"), self.top_db, QLabel("range"), self.range_db, self.log_freq),
+                        (QLabel("Difference"), self.diff_codec, self.diff_range, QLabel("Tokens"),
+                         self.token_codec)):
+            row = QHBoxLayout()
+            for widget in widgets:
+                row.addWidget(widget)
+            row.addStretch(1)
+            controls.addLayout(row)
         self.status = QLabel("Add codecs in the Codecs panel, select files and press Reconstruct with codecs (Ctrl+K).")
         self.status.setObjectName("benchStatus")
         self.status.setWordWrap(True)
