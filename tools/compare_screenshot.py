@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -71,7 +71,10 @@ def main() -> None:
     window.reconstruct_with_codecs([added[0].uid])
     wait(app, lambda: not window.bench.is_busy() and window.source_bar.isVisible()
          and len(window.bench_view.specs) == 4)
+    window.panels["logDock"].hide()
     window.panels["codecsDock"].raise_()
+    window.resizeDocks([window.panels["codecsDock"]], [560], Qt.Orientation.Horizontal)
+    window.splitter.setSizes([300, 1000])
     window.listen_to(2)
     window.comparison.timeline.set_region((0.5, 1.2))
     window.act_loop.setChecked(True)
@@ -87,7 +90,7 @@ def main() -> None:
         print("wrote", path)
 
     shoot("screenshot-compare.png")
-    window.resize(1600, 1500)               # room for every stacked view, the FSQ digits at the bottom
+    window.bench_view.show_waves.setChecked(False)   # spectrograms only: every view fits, FSQ digits at the bottom
     window.bench_view.log_freq.setChecked(True)
     window.bench_view.token_codec.setCurrentText("FSQ-toy")
     for _ in range(10):

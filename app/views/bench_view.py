@@ -83,6 +83,10 @@ class BenchView(QWidget):
         self.range_db.setSuffix(" dB")
         self.range_db.setValue(DYNAMIC_RANGE_DB)
         self.range_db.setToolTip("Dynamic range of the spectrograms: the scale's bottom is top minus this")
+        self.show_waves = QCheckBox("Waveforms")
+        self.show_waves.setObjectName("showWaveforms")
+        self.show_waves.setChecked(True)
+        self.show_waves.setToolTip("Show a waveform above each spectrogram (off: more room for spectrograms)")
         self.log_freq = QCheckBox("Log frequency")
         self.log_freq.setObjectName("logFrequency")
         self.diff_codec = QComboBox()
@@ -103,7 +107,8 @@ class BenchView(QWidget):
         controls = QVBoxLayout()                  # two short rows: the window stays narrow
         controls.setContentsMargins(4, 2, 4, 2)
         controls.setSpacing(2)
-        for widgets in ((QLabel("Spectrogram top"), self.top_db, QLabel("range"), self.range_db, self.log_freq),
+        for widgets in ((QLabel("Spectrogram top"), self.top_db, QLabel("range"), self.range_db, self.log_freq,
+                         self.show_waves),
                         (QLabel("Difference"), self.diff_codec, self.diff_range, QLabel("Tokens"),
                          self.token_codec)):
             row = QHBoxLayout()
@@ -133,6 +138,7 @@ class BenchView(QWidget):
         self.top_db.valueChanged.connect(lambda _v: self._apply_levels())
         self.range_db.valueChanged.connect(lambda _v: self._apply_levels())
         self.log_freq.toggled.connect(self._apply_log)
+        self.show_waves.toggled.connect(lambda on: [w.setVisible(on) for w in self.waves.values()])
         self.diff_codec.currentTextChanged.connect(lambda _t: self._show_difference())
         self.diff_range.valueChanged.connect(lambda v: self.difference is not None and self.difference.set_range(v))
         self.token_codec.currentTextChanged.connect(lambda _t: self._show_tokens())
@@ -171,6 +177,7 @@ class BenchView(QWidget):
             spec.axis_name = "f"
             spec.set_log_frequency(self.log_freq.isChecked())
             wave.setMinimumHeight(WAVE_HEIGHT)
+            wave.setVisible(self.show_waves.isChecked())
             spec.setMinimumHeight(SPEC_HEIGHT)
             wave.set_audio(stimulus.audio, stimulus.rate)
             spec.set_audio(stimulus.audio, stimulus.rate)
