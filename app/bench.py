@@ -104,6 +104,21 @@ class Bench(QObject):
         tasks.laneBusy.connect(lambda lane: lane == COMPARE and self.busyChanged.emit(True))
         tasks.laneIdle.connect(lambda lane: lane == COMPARE and self.busyChanged.emit(False))
 
+    def set_device(self, device: str, dtype: str) -> None:
+        """Where models load from now on; loaded models on another device or precision are
+        dropped (they load again when next used)."""
+        if (device, dtype) == (self.device, self.dtype):
+            return
+        self.device, self.dtype = device, dtype
+        dropped = False
+        for slot in self._slots.values():
+            if slot.codec is not None and slot.label not in self._workers and slot.checkpoint.exists():
+                slot.codec, slot.state, slot.parameters = None, UNLOADED, None
+                dropped = True
+                self.slotChanged.emit(slot.label)
+        if dropped:
+            release_memory()
+
     # slots --------------------------------------------------------------------------------
     def slots(self) -> list[CodecSlot]:
         return list(self._slots.values())

@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
         self.bench = Bench(self.files, self.tasks, self.comparison_set, self,
                            device=self.settings.device, dtype=self.settings.dtype)
         self._stimuli_uid: int | None = None
+        self._stimuli_key: tuple | None = None
         self._build_actions()
         self._build_central()
         self._build_menus_and_toolbar()
@@ -468,6 +469,7 @@ class MainWindow(QMainWindow):
         reload = model_changed(self.settings, new)
         self.settings = new
         self._save_settings()
+        self.bench.set_device(new.device, new.dtype)
         if reload:
             self.jobs.set_model_source(self._model_source())
             self._show_model_labels(None)
@@ -736,6 +738,7 @@ class MainWindow(QMainWindow):
         self.bench_view.clear()
         self._shown_uid = None if row is None else row.uid
         self._stimuli_uid = None
+        self._stimuli_key = None
         self._shown_result = None
         self._shown_original = None
         result = row.result if row is not None and row.has_result else None
@@ -794,6 +797,10 @@ class MainWindow(QMainWindow):
         if entry is None or not entry.ready():
             return
         finished = entry.finished()
+        key = (uid, id(entry.original[0]), tuple((label, id(r.audio)) for label, r in finished.items()))
+        if key == self._stimuli_key:
+            return                                # a status changed, not what is heard
+        self._stimuli_key = key
 
         def prepare(report_progress, is_cancelled):
             return entry.stimuli(loudness_match=False)

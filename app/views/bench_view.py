@@ -101,6 +101,9 @@ class BenchView(QWidget):
         self.token_codec = QComboBox()
         self.token_codec.setObjectName("tokenCodec")
         self.token_codec.setToolTip("Codec whose tokens are shown")
+        for control in (self.top_db, self.range_db, self.log_freq, self.show_waves, self.diff_codec,
+                        self.diff_range, self.token_codec):
+            control.setFocusPolicy(Qt.FocusPolicy.ClickFocus)   # never take focus unasked: keys 1..9 stay with the window
         for combo in (self.diff_codec, self.token_codec):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(10)
@@ -177,7 +180,6 @@ class BenchView(QWidget):
             spec.axis_name = "f"
             spec.set_log_frequency(self.log_freq.isChecked())
             wave.setMinimumHeight(WAVE_HEIGHT)
-            wave.setVisible(self.show_waves.isChecked())
             spec.setMinimumHeight(SPEC_HEIGHT)
             wave.set_audio(stimulus.audio, stimulus.rate)
             spec.set_audio(stimulus.audio, stimulus.rate)
@@ -185,6 +187,8 @@ class BenchView(QWidget):
             for plot in (wave, spec):
                 self._add_plot(plot, first)
                 first = first or plot
+            if not self.show_waves.isChecked():
+                wave.hide()                       # only once in the layout: a parentless widget would become a window
         self.difference = DifferenceSpectrogramView(self.timeline, "Difference")
         self.difference.axis_name = "f"
         self.difference.setMinimumHeight(DIFF_HEIGHT)
