@@ -356,6 +356,7 @@ class MainWindow(QMainWindow):
         self.comparison_set.changed.connect(self._on_comparison_changed)
         self.bench.busyChanged.connect(lambda _busy: self._update_actions())
         self.bench.slotsChanged.connect(self._update_actions)
+        self.bench.slotsChanged.connect(lambda: self.first_run_visible() and self._update_model_page())
         self.player.error.connect(lambda message: log.error("playback: %s", message))
         self.comparison.tokens.hovered.connect(
             lambda level, frame, time, code: self.statusBar().showMessage(
@@ -378,7 +379,8 @@ class MainWindow(QMainWindow):
         if not message and checkpoint is not None and not checkpoint.exists():
             message = (f"The checkpoint in your settings, {checkpoint}, does not exist any more. "
                        "Open another one or download a model.")
-        needs_model = bool(message) or not self.model_available()
+        # codecs on the comparison bench are models enough to show the studio
+        needs_model = bool(message) or not (self.model_available() or self.bench.slots())
         self.first_run.set_message(message)
         self.pages.setCurrentIndex(FIRST_RUN_PAGE if needs_model else STUDIO_PAGE)
 

@@ -194,6 +194,7 @@ def test_stacked_views_linked_zoom_db_range_log_frequency_difference_and_tokens(
     show_and_wait_sources(qtbot, window, 0, 4)
     window.show()
     qtbot.waitExposed(window)
+    assert not window.first_run_visible()            # no main model, but codecs on the bench
     view = window.bench_view
     assert list(view.specs) == [REFERENCE, XY, XCODEC, "FSQ"] and list(view.waves) == list(view.specs)
     assert view.specs[XCODEC].title().startswith(f"3 {XCODEC}") and "4 kbit/s" in view.specs[XCODEC].title()
