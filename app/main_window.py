@@ -19,13 +19,15 @@ from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, 
                           QDropEvent, QKeySequence)
 from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QLabel, QMainWindow,
                                QProgressBar, QPushButton, QSplitter, QStackedWidget, QStyle,
-                               QToolBar, QVBoxLayout, QWidget)
+                               QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
 from xy_tokenizer import registry
 from xy_tokenizer.errors import XYTokenizerError
 from xy_tokenizer.io import paths
 from xy_tokenizer.io.audio import AUDIO_EXTENSIONS
 
+from .bench import Bench
+from .comparison_model import ORIGINAL_LABEL, ComparisonSet
 from .export_dialog import CANCEL, OVERWRITE, ConflictResolver, ExportChoice, ExportDialog, \
     ask_overwrite, existing_outputs
 from .file_list import SETTLED, FileListModel, FileListView, FileRow, RowKind, RowStatus, paths_from_mime
@@ -39,9 +41,12 @@ from .preferences import CHECKPOINT_FILTER, PreferencesDialog, model_changed
 from .preview import AudioPreview
 from .progressive import ProgressiveControl
 from .provenance import decoded_by
+from .screens import SCREENS
+from .source_bar import MAX_KEYS, SourceBar
 from .settings import Settings, check_overlap, load_settings, save_settings
-from .tasks import SCAN, TaskRunner
+from .tasks import LISTEN, SCAN, TaskRunner
 from .token_files import ScanBatch, scan_paths
+from .views.bench_view import BenchView
 from .views.comparison import ComparisonView
 from .worker import JobWorker
 
@@ -57,6 +62,8 @@ FILE_LIST_WIDTH = 470
 AUDIO_FILTER = "Audio files (" + " ".join(f"*{e}" for e in sorted(AUDIO_EXTENSIONS)) + ");;All files (*)"
 TOKEN_FILTER = "Token files (*.npy);;All files (*)"
 STUDIO_PAGE, FIRST_RUN_PAGE = 0, 1
+#: Tabs of the views: the A/B views of the main model, the stacked views of every codec.
+AB_TAB, CODECS_TAB = 0, 1
 
 
 def _b64(data: QByteArray) -> str:
@@ -100,6 +107,11 @@ class MainWindow(QMainWindow):
         self.jobs = JobController(self.files, self.tasks, self)
         self.preview = AudioPreview(self.tasks, self)
         self.player = ABPlayer(self)
+        self.comparison_set = ComparisonSet(self)
+        self.bench = Bench(self.files, self.tasks, self.comparison_set, self,
+                           device=self.settings.device, dtype=self.settings.dtype)
+        self._stimuli_uid: int | None = None
+        self._stimuli_key: tuple | None = None
         self._build_actions()
         self._build_central()
         self._build_menus_and_toolbar()
@@ -165,15 +177,24 @@ class MainWindow(QMainWindow):
         self.act_b = a("listenB", "B: reconstruction", self._listen_b, None, None,
                        "Listen to the reconstruction", checkable=True)
         group = QActionGroup(self)
-        group.setExclusive(True)
+        group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
         group.addAction(self.act_a)
         group.addAction(self.act_b)
         self.act_a.setChecked(True)
         self.act_loop = a("loop", "Loop", self.set_loop, "L", sp.SP_BrowserReload,
                           "Loop the selected region (shift+drag on a view), or the whole file",
                           checkable=True)
-        self.act_level = a("levelMatch", "Level match", self.player.set_level_match, "M", None,
-                           "Play both at the same loudness", checkable=True)
+        self.act_level = a("levelMatch", "Loudness match", self.player.set_level_match, "M", None,
+                           "Play every source at the original's loudness (ITU-R BS.1770)", checkable=True)
+        self.act_sources = [a(f"listen{n}", f"Source {n}", lambda _=False, i=n - 1: self.listen_to(i), str(n),
+                              None, f"Listen to source {n} (1: original) from the same position")
+                            for n in range(1, MAX_KEYS + 1)]
+        self.act_reconstruct_with = a("reconstructWith", "Reconstruct with codecs", self.reconstruct_with_codecs,
+                                      "Ctrl+K", None,
+                                      "Reconstruct the selected files with every checked codec of the Codecs panel")
+        self.act_reconstruct_folder_with = a("reconstructFolderWith", "Reconstruct folder with codecs\u2026",
+                                             self.choose_folder_for_codecs, None, None,
+                                             "Add a folder and reconstruct its files with every checked codec")
         self.act_rewind = a("rewind", "To start", lambda: self.seek(0.0), "Home", sp.SP_MediaSkipBackward,
                             "Go to the start")
 
@@ -182,6 +203,13 @@ class MainWindow(QMainWindow):
         self.file_view.set_menu_actions([self.act_reconstruct_selected, None, self.act_export_selected,
                                          None, self.act_remove, self.act_clear])
         self.comparison = ComparisonView()
+        self.bench_view = BenchView(self.comparison.timeline)
+        self.view_tabs = QTabWidget()
+        self.view_tabs.setObjectName("viewTabs")
+        self.view_tabs.insertTab(AB_TAB, self.comparison, "Main model")
+        self.view_tabs.insertTab(CODECS_TAB, self.bench_view, "Compare codecs")
+        self.source_bar = SourceBar(self.listen_to_name)
+        self.source_bar.setVisible(False)
         self.playback_bar = PlaybackBar([self.act_rewind, self.act_play, None, self.act_a, self.act_b,
                                          None, self.act_loop, self.act_level])
         self.progressive = ProgressiveControl(self.tasks)
@@ -189,8 +217,9 @@ class MainWindow(QMainWindow):
         studio_layout = QVBoxLayout(studio)
         studio_layout.setContentsMargins(0, 0, 0, 0)
         studio_layout.setSpacing(4)
-        studio_layout.addWidget(self.comparison, 1)
+        studio_layout.addWidget(self.view_tabs, 1)
         studio_layout.addWidget(self.progressive)
+        studio_layout.addWidget(self.source_bar)
         studio_layout.addWidget(self.playback_bar)
         self.first_run = FirstRunPanel()
         self.pages = QStackedWidget()
@@ -227,12 +256,17 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
         process_menu = bar.addMenu("&Process")
-        for action in (self.act_reconstruct_selected, self.act_reconstruct_all, self.act_cancel):
-            process_menu.addAction(action)
+        for action in (self.act_reconstruct_selected, self.act_reconstruct_all, self.act_cancel, None,
+                       self.act_reconstruct_with, self.act_reconstruct_folder_with):
+            process_menu.addSeparator() if action is None else process_menu.addAction(action)
         playback_menu = bar.addMenu("P&layback")
         for action in (self.act_play, self.act_rewind, self.act_ab, self.act_a, self.act_b,
                        self.act_loop, self.act_level):
             playback_menu.addAction(action)
+        sources_menu = playback_menu.addMenu("Listen to source")
+        for action in self.act_sources:
+            sources_menu.addAction(action)
+        self._build_tests_menu(bar)
         self.view_menu = bar.addMenu("&View")
         toolbar = QToolBar("Main toolbar")
         toolbar.setObjectName("mainToolbar")
@@ -245,6 +279,17 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
         self.toolbar = toolbar
         self.view_menu.addAction(toolbar.toggleViewAction())
+
+    def _build_tests_menu(self, bar) -> None:
+        """The "Tests" menu: one entry per screen of :data:`app.screens.SCREENS`."""
+        self.tests_menu = bar.addMenu("&Tests")
+        self.screen_actions: dict[str, tuple[QAction, Any]] = {}
+        for spec in SCREENS:
+            action = self._action(spec.id, spec.title, lambda _=False, s=spec: s.open(self),
+                                  spec.shortcut or None, None, spec.tip)
+            self.tests_menu.addAction(action)
+            self.screen_actions[spec.id] = (action, spec)
+        self.tests_menu.menuAction().setVisible(bool(SCREENS))
 
     def _build_status_bar(self) -> None:
         status = self.statusBar()
@@ -307,6 +352,11 @@ class MainWindow(QMainWindow):
         self.player.positionChanged.connect(timeline.set_position)
         self.player.stateChanged.connect(self._on_play_state)
         self.player.activeChanged.connect(self._on_active)
+        self.player.sourcesChanged.connect(self._on_sources)
+        self.comparison_set.changed.connect(self._on_comparison_changed)
+        self.bench.busyChanged.connect(lambda _busy: self._update_actions())
+        self.bench.slotsChanged.connect(self._update_actions)
+        self.bench.slotsChanged.connect(lambda: self.first_run_visible() and self._update_model_page())
         self.player.error.connect(lambda message: log.error("playback: %s", message))
         self.comparison.tokens.hovered.connect(
             lambda level, frame, time, code: self.statusBar().showMessage(
@@ -329,7 +379,8 @@ class MainWindow(QMainWindow):
         if not message and checkpoint is not None and not checkpoint.exists():
             message = (f"The checkpoint in your settings, {checkpoint}, does not exist any more. "
                        "Open another one or download a model.")
-        needs_model = bool(message) or not self.model_available()
+        # codecs on the comparison bench are models enough to show the studio
+        needs_model = bool(message) or not (self.model_available() or self.bench.slots())
         self.first_run.set_message(message)
         self.pages.setCurrentIndex(FIRST_RUN_PAGE if needs_model else STUDIO_PAGE)
 
@@ -420,6 +471,7 @@ class MainWindow(QMainWindow):
         reload = model_changed(self.settings, new)
         self.settings = new
         self._save_settings()
+        self.bench.set_device(new.device, new.dtype)
         if reload:
             self.jobs.set_model_source(self._model_source())
             self._show_model_labels(None)
@@ -515,6 +567,7 @@ class MainWindow(QMainWindow):
         removed = self.files.remove_positions(self.file_view.selected_positions())
         for row in removed:
             self.progressive.forget(row.uid)
+            self.comparison_set.remove_file(row.uid)
         if any(row.uid == self._shown_uid for row in removed):
             self._show_row(None)
 
@@ -522,6 +575,7 @@ class MainWindow(QMainWindow):
         for row in self.files.rows():
             self.progressive.forget(row.uid)
         self.files.clear()
+        self.comparison_set.clear()
         self._show_row(None)
 
     # processing -------------------------------------------------------------------------
@@ -546,6 +600,42 @@ class MainWindow(QMainWindow):
         if self.jobs.is_busy():
             self.task_label.setText("Cancelling\u2026")
             self.jobs.cancel()
+        if self.bench.is_busy():
+            self.bench.cancel()
+
+    def reconstruct_with_codecs(self, uids: list[int] | None = None, labels: list[str] | None = None) -> int:
+        """Reconstruct ``uids`` (default: the selected files) with each codec of ``labels``
+        (default: the codecs checked in the Codecs panel, else all); returns the (file, codec) pairs queued."""
+        if uids is None:
+            uids = self._uids(self.file_view.selected_positions())
+        if labels is None:
+            panel = getattr(self, "codecs_panel", None)
+            labels = panel.checked_labels() if panel is not None else self.bench.labels()
+        queued = self.bench.reconstruct(uids, labels)
+        if queued:
+            self.view_tabs.setCurrentIndex(CODECS_TAB)
+        return queued
+
+    def choose_folder_for_codecs(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Reconstruct a folder with codecs", self.settings.last_dir)
+        if folder:
+            self.reconstruct_folder_with_codecs(Path(folder))
+
+    def reconstruct_folder_with_codecs(self, folder: Path, labels: list[str] | None = None) -> JobWorker:
+        """Add ``folder``'s audio files and, once listed, reconstruct them with the codecs."""
+        def run(rows: list) -> None:
+            self.pathsAdded.disconnect(run)
+            wanted = {r.uid for r in rows} | {r.uid for r in self.files.rows() if r.path.is_relative_to(folder)}
+            self.reconstruct_with_codecs(sorted(wanted), labels)
+        self.pathsAdded.connect(run)
+        return self.add_paths([folder])
+
+    def current_row(self) -> FileRow | None:
+        """The file shown in the views (None: none)."""
+        return None if self._shown_uid is None else self.files.by_uid(self._shown_uid)
+
+    def selected_rows(self) -> list[FileRow]:
+        return [self.files.row(p) for p in self.file_view.selected_positions()]
 
     def _on_busy(self, busy: bool) -> None:
         for widget in (self.overall_progress, self.file_progress, self.cancel_button):
@@ -575,6 +665,13 @@ class MainWindow(QMainWindow):
         self.act_export_selected.setEnabled(any(self.files.row(p).has_result
                                                 for p in self.file_view.selected_positions()))
         self.act_export_all.setEnabled(any(r.has_result for r in rows))
+        self.act_reconstruct_with.setEnabled(selected and bool(self.bench.slots()))
+        self.act_reconstruct_folder_with.setEnabled(bool(self.bench.slots()))
+        self.act_cancel.setEnabled(self.jobs.is_busy() or self.bench.is_busy())
+        entry = self.comparison_set.entry(self._shown_uid) if self._shown_uid is not None else None
+        ready = entry is not None and entry.ready()
+        for action, spec in self.screen_actions.values():
+            action.setEnabled(ready or not spec.needs_comparison)
 
     def _on_result_changed(self, uid: int) -> None:
         """Log which model made the new result (and a cross-variant decode)."""
@@ -640,7 +737,10 @@ class MainWindow(QMainWindow):
         """Show ``row`` in the views and give its audio to the player (None: empty)."""
         self.player.stop()
         self.comparison.clear()
+        self.bench_view.clear()
         self._shown_uid = None if row is None else row.uid
+        self._stimuli_uid = None
+        self._stimuli_key = None
         self._shown_result = None
         self._shown_original = None
         result = row.result if row is not None and row.has_result else None
@@ -655,7 +755,10 @@ class MainWindow(QMainWindow):
         if result is None:
             self.player.set_sources(original=None, reconstruction=None)
             self.shownChanged.emit(row)
-            if row.kind == RowKind.AUDIO and row.status != RowStatus.FAILED:
+            entry = self.comparison_set.entry(row.uid)
+            if entry is not None and entry.ready():
+                self._refresh_comparison()
+            elif row.kind == RowKind.AUDIO and row.status != RowStatus.FAILED:
                 self.preview.request(row.uid, row.path)
             return
         self._shown_result = result
@@ -674,15 +777,81 @@ class MainWindow(QMainWindow):
         if original is None:
             self.set_active("B")
         self._apply_loop()
+        self._refresh_comparison()
 
     def _show_reconstruction(self, samples: Any, rate: int, label: str) -> None:
         """Show and play ``samples`` (N,) at ``rate`` Hz as the reconstruction (progressive levels)."""
         self.comparison.set_reconstruction(samples, rate, label)
         self.player.set_sources(original=self._shown_original, reconstruction=(samples, rate))
 
+    # comparison bench ---------------------------------------------------------------------
+    def _on_comparison_changed(self, uid: int) -> None:
+        if uid == self._shown_uid:
+            self._refresh_comparison()
+        self._update_actions()
+
+    def _refresh_comparison(self) -> None:
+        """Prepare the shown file's stimuli (original + every finished codec: one rate, codec
+        delay removed) on the listen lane; then the player, source bar and codec views take them."""
+        uid = self._shown_uid
+        entry = None if uid is None else self.comparison_set.entry(uid)
+        self.bench_view.set_entry(entry)
+        if entry is None or not entry.ready():
+            return
+        finished = entry.finished()
+        key = (uid, id(entry.original[0]), tuple((label, id(r.audio)) for label, r in finished.items()))
+        if key == self._stimuli_key:
+            return                                # a status changed, not what is heard
+        self._stimuli_key = key
+
+        def prepare(report_progress, is_cancelled):
+            return entry.stimuli(loudness_match=False)
+
+        worker = JobWorker(prepare, name="stimuli")
+        worker.result.connect(lambda stimuli, u=uid, r=finished: self._on_stimuli(u, r, stimuli))
+        worker.error.connect(lambda message: log.error("listening: %s", message))
+        self.tasks.submit(worker, LISTEN, key="stimuli", cancel_running=True)
+
+    def _on_stimuli(self, uid: int, finished: dict, stimuli: dict) -> None:
+        if uid != self._shown_uid:
+            return
+        from xy_tokenizer.analysis.listening import REFERENCE
+
+        reference = stimuli[REFERENCE]
+        others = {label: (s.audio, s.rate) for label, s in stimuli.items() if label in finished}
+        row = self.files.by_uid(uid)
+        main = (self._shown_result.audio, row.codec.output_sample_rate) \
+            if self._shown_result is not None and row is not None and row.codec is not None else None
+        self._stimuli_uid = uid
+        self.player.set_sources(original=(reference.audio, reference.rate), reconstruction=main, others=others)
+        self.bench_view.set_stimuli(stimuli, {label: r.codec for label, r in finished.items()},
+                                    {label: r for label, r in finished.items()})
+        self._apply_loop()
+
+    def source_titles(self) -> dict[str, str]:
+        """What the source bar calls each player source."""
+        titles = {"A": ORIGINAL_LABEL, "B": self.progressive.label() if self._shown_result is not None
+                  else "Reconstruction"}
+        row = self.current_row()
+        if row is not None and row.codec is not None and self._shown_result is not None:
+            titles["B"] = f"{row.codec.variant} (main)"
+        return titles
+
+    def listen_to(self, index: int) -> bool:
+        """Key ``index + 1``: play the index-th source (0: original) from the same position."""
+        return self.player.set_active_index(index)
+
+    def listen_to_name(self, name: str) -> None:
+        self.player.set_active(name)
+
+    def _on_sources(self, names: list) -> None:
+        self.source_bar.set_sources(list(names), self.source_titles())
+        self.source_bar.setVisible(len(names) > 2 or any(n not in ("A", "B") for n in names))
+        self.source_bar.set_active(self.player.active())
+
     def _on_preview(self, uid: int, samples: Any, rate: int) -> None:
         row = self.files.by_uid(uid)
-        if row is None or uid != self._shown_uid or row.has_result:
+        if row is None or uid != self._shown_uid or row.has_result or self._stimuli_uid == uid:
             return
         self.comparison.set_original(samples, rate)
         self.player.set_sources(original=(samples, rate), reconstruction=None)
@@ -700,10 +869,14 @@ class MainWindow(QMainWindow):
     def _listen_a(self, on: bool) -> None:
         if on:
             self.set_active("A")
+        else:                                     # clicking the checked one keeps it checked
+            self._on_active(self.player.active())
 
     def _listen_b(self, on: bool) -> None:
         if on:
             self.set_active("B")
+        else:
+            self._on_active(self.player.active())
 
     def seek(self, seconds: float) -> None:
         self.comparison.timeline.request_seek(seconds)
@@ -728,7 +901,11 @@ class MainWindow(QMainWindow):
         self.act_play.setText("Pause" if playing else "Play")
 
     def _on_active(self, which: str) -> None:
-        (self.act_a if which == "A" else self.act_b).setChecked(True)
+        for action, name in ((self.act_a, "A"), (self.act_b, "B")):
+            action.blockSignals(True)             # a codec's source checks neither A nor B
+            action.setChecked(which == name)
+            action.blockSignals(False)
+        self.source_bar.set_active(which)
 
     # drops ------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -827,6 +1004,7 @@ class MainWindow(QMainWindow):
         self._save_settings()
         self.player.stop()
         self.tasks.shutdown(CLOSE_JOIN_MS, deadline)
+        self.bench.shutdown()
         for dock in self.panels.values():
             shutdown = getattr(dock, "shutdown", None)
             if callable(shutdown):

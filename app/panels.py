@@ -10,7 +10,8 @@ What ``create(window)`` may use of the window: ``window.files`` (the
 :class:`~app.file_list.FileListModel`), ``window.jobs`` (the
 :class:`~app.job_controller.JobController`: ``modelLoaded``...), ``window.tasks`` (the
 :class:`~app.tasks.TaskRunner`, for background work), ``window.metrics_queue``,
-``window.comparison`` (the views) and the signal ``window.shownChanged(row)`` (the file
+``window.comparison`` (the views), ``window.bench`` (the :class:`~app.bench.Bench`:
+the comparison's codecs and session), ``window.comparison_set`` and the signal ``window.shownChanged(row)`` (the file
 shown in the views: a :class:`~app.file_list.FileRow`, or None).
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Callable
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget
 
-from . import codebook_panel, log_panel, metrics_panel
+from . import bench_metrics_panel, codebook_panel, codecs_panel, log_panel, metrics_panel
 
 Area = Qt.DockWidgetArea
 
@@ -46,4 +47,8 @@ PANELS: tuple[PanelSpec, ...] = (
               needs_room=True),
     PanelSpec("metricsDock", "Quality", metrics_panel.create, attr="metrics_panel", tab_with="codebookDock",
               needs_room=True),
+    PanelSpec("codecsDock", "Codecs", codecs_panel.create, attr="codecs_panel", tab_with="codebookDock",
+              needs_room=True),
+    PanelSpec("benchMetricsDock", "Codec scores", bench_metrics_panel.create, attr="bench_metrics_panel",
+              tab_with="codebookDock", needs_room=True),
 )

@@ -1,4 +1,5 @@
-"""A/B player: original (A) against reconstruction (B), switched instantly at one position.
+"""A/B player: original (A) against reconstruction (B) -- and any number of other
+reconstructions (one per codec of the comparison bench) -- switched instantly at one position.
 
 Both sources are resampled once (xy_tokenizer.audio.resample) to one playback rate, the higher of the two (or
 the output device's preferred rate when it refuses that one). A :class:`QAudioSink` in
@@ -21,6 +22,7 @@ import numpy as np
 from PySide6.QtCore import QIODevice, QObject, QTimer, Signal
 from PySide6.QtMultimedia import QAudioDevice, QAudioFormat, QAudioSink, QMediaDevices, QtAudio
 
+from xy_tokenizer.errors import XYTokenizerError
 from xy_tokenizer.io.audio import resample
 
 #: Sink buffer length: a switch or seek is heard at most this late (plus the server's own
@@ -28,13 +30,13 @@ from xy_tokenizer.io.audio import resample
 BUFFER_SECONDS = 0.1
 #: positionChanged period while playing (about 30 Hz).
 POSITION_INTERVAL_MS = 33
-#: Source names: A is the original, B the reconstruction.
+#: Source names: A is the original, B the reconstruction (more sources: the labels of other codecs).
 SOURCES = ("A", "B")
 INT16_SCALE = 32767.0
 
 
 def rms(samples: np.ndarray) -> float:
-    """Root mean square of samples: (N,) float."""
+    """Root mean square of samples: (N,) float (level meters; loudness matching uses BS.1770)."""
     return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
 
 
@@ -143,7 +145,7 @@ class PlaybackSource(QIODevice):
         out = np.zeros(n, dtype=np.float32)
         if track is not None and first < len(track):
             part = track[first:first + n]
-            out[:len(part)] = part * np.float32(self.gains[self.active])
+            out[:len(part)] = part * np.float32(self.gains.get(self.active, 1.0))
         return out
 
     def source_frame(self, played: int) -> int:
@@ -162,9 +164,13 @@ class PlaybackSource(QIODevice):
 
 
 class ABPlayer(QObject):
-    """Plays the original (A) or the reconstruction (B) from one position.
+    """Plays the original (A), the reconstruction (B) or another named source from one position.
+
+    Sources are kept in order: A, B, then the ``others`` of :meth:`set_sources` (codec labels);
+    :meth:`source_names` lists those that have audio, and key n of the studio plays the n-th.
 
     Signals:
+        sourcesChanged(list): the names of the sources with audio, in order.
         positionChanged(float): seconds, about 30 Hz while playing and after a seek.
         stateChanged(bool): playing or not.
         activeChanged(str): "A" or "B".
@@ -172,6 +178,7 @@ class ABPlayer(QObject):
     """
 
     positionChanged = Signal(float)
+    sourcesChanged = Signal(list)
     stateChanged = Signal(bool)
     activeChanged = Signal(str)
     error = Signal(str)
@@ -185,8 +192,11 @@ class ABPlayer(QObject):
         self._playing = False
         self._stale = False
         self._hold: tuple[int, float] | None = None
-        # name -> (input samples, input rate, playback rate, track, RMS of the track)
-        self._prepared: dict[str, tuple[np.ndarray, int, int, np.ndarray, float]] = {}
+        # name -> (input samples, input rate, playback rate, track)
+        self._prepared: dict[str, tuple[np.ndarray, int, int, np.ndarray]] = {}
+        # (track of A, track of name) -> BS.1770 gain of name, for the tracks now prepared
+        self._gains: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
+        self._last_other = "B"
         self._level_match = False
         self._loop: tuple[float, float] | None = None
         self._timer = QTimer(self, interval=POSITION_INTERVAL_MS)
@@ -194,23 +204,40 @@ class ABPlayer(QObject):
 
     # sources ------------------------------------------------------------------------
     def set_sources(self, original: tuple[np.ndarray, int] | None,
-                    reconstruction: tuple[np.ndarray, int] | None) -> None:
-        """Set A and B as ``(samples (N,) float, sample_rate)`` or None.
+                    reconstruction: tuple[np.ndarray, int] | None,
+                    others: dict[str, tuple[np.ndarray, int]] | None = None) -> None:
+        """Set A and B as ``(samples (N,) float, sample_rate)`` or None, and ``others``
+        (name -> the same; names other than A and B) after them.
 
-        Both are resampled to the higher rate. The position is kept (clamped to the new
-        length); playing goes on from there.
+        All are resampled to the highest rate (give them at one rate, as
+        :func:`xy_tokenizer.analysis.listening.listening_stimuli` makes them, and nothing is
+        resampled). The position is kept (clamped to the new length); playing goes on from
+        there; the active source stays when it is still there, else A.
         """
         was_playing = self._playing
         position = self.position()
         self._halt()
-        self._inputs = {"A": original, "B": reconstruction}
+        others = dict(others or {})
+        for name in others:
+            if name in SOURCES:
+                raise ValueError(f"other sources cannot be named {name!r} (reserved for original/reconstruction)")
+        self._inputs = {"A": original, "B": reconstruction, **others}
+        self._prepared = {name: kept for name, kept in self._prepared.items() if name in self._inputs}
         rates = [pair[1] for pair in self._inputs.values() if pair is not None]
         self._prepare(max(rates, default=1))
         self._source.cursor = min(round(position * self._source.rate), self._source.length)
+        self.sourcesChanged.emit(self.source_names())
+        if self._source.active not in self.source_names():
+            self._source.active = "A"
+            self.activeChanged.emit("A")
         if was_playing:
             self.play()
         else:
             self.positionChanged.emit(self.position())
+
+    def source_names(self) -> list[str]:
+        """Names of the sources that have audio, in order (A, B, then the others)."""
+        return [name for name, pair in self._inputs.items() if pair is not None]
 
     def _prepare(self, rate: int) -> None:
         tracks = {name: None if pair is None else self._track(name, pair, rate)
@@ -231,7 +258,7 @@ class ABPlayer(QObject):
             raise ValueError(f"source {name} must be (N,) samples, got shape {track.shape}")
         if sample_rate != rate:
             track = resample(track, sample_rate, rate)
-        self._prepared[name] = (samples, sample_rate, rate, track, rms(track))
+        self._prepared[name] = (samples, sample_rate, rate, track)
         return track
 
     def duration(self) -> float:
@@ -394,15 +421,33 @@ class ABPlayer(QObject):
         return self._source.active
 
     def set_active(self, name: str) -> None:
-        """Play source ``name`` ("A" or "B") from the same position."""
-        if name not in SOURCES:
-            raise ValueError(f"active source must be 'A' or 'B', got {name!r}")
+        """Play source ``name`` ("A", "B" or another source's name) from the same position."""
+        if name not in SOURCES and name not in self._inputs:
+            others = [n for n in self._inputs if n not in SOURCES]
+            raise ValueError(f"active source must be 'A' or 'B'" + (f" or one of {', '.join(others)}" if others else "")
+                             + f"; got {name!r}")
+        if name != "A":
+            self._last_other = name
         if name != self._source.active:
             self._source.active = name
             self.activeChanged.emit(name)
 
+    def set_active_index(self, index: int) -> bool:
+        """Play the ``index``-th source with audio (0: the original); False when there is none."""
+        names = self.source_names()
+        if not 0 <= index < len(names):
+            return False
+        self.set_active(names[index])
+        return True
+
     def toggle_ab(self) -> None:
-        self.set_active("B" if self._source.active == "A" else "A")
+        """Original against the reconstruction last listened to (B at first)."""
+        if self._source.active != "A":
+            self.set_active("A")
+            return
+        names = self.source_names()
+        other = self._last_other if self._last_other in names else next((n for n in names if n != "A"), "B")
+        self.set_active(other)
 
     def set_loop(self, region: tuple[float, float] | None) -> None:
         """Loop ``(start, end)`` seconds, or None; a position outside it moves to its start."""
@@ -428,7 +473,7 @@ class ABPlayer(QObject):
         return self._source.loop[0] / self._source.rate, self._source.loop[1] / self._source.rate
 
     def set_level_match(self, enabled: bool) -> None:
-        """Scale B so its RMS over the whole file equals A's."""
+        """Bring every source to A's integrated loudness (ITU-R BS.1770, pyloudnorm), peak-safe."""
         self._level_match = bool(enabled)
         self._update_gain()
 
@@ -436,14 +481,32 @@ class ABPlayer(QObject):
         return self._level_match
 
     def gain_b(self) -> float:
-        """Linear gain applied to B: RMS(A) / RMS(B) when level matching, else 1."""
-        return self._source.gains["B"]
+        """Linear gain applied to B (see :meth:`gain_of`)."""
+        return self.gain_of("B")
+
+    def gain_of(self, name: str) -> float:
+        """Linear gain applied to source ``name``: with loudness matching, the BS.1770 gain
+        that brings it to A's loudness (:func:`xy_tokenizer.analysis.loudness.gain_to_match`,
+        lowered so it never clips), else 1."""
+        return self._source.gains.get(name, 1.0)
 
     def _update_gain(self) -> None:
-        gain = 1.0
-        if self._level_match and self._source.tracks["A"] is not None and self._source.tracks["B"] is not None:
-            level_a, level_b = self._prepared["A"][4], self._prepared["B"][4]
-            if level_b > 0:
-                gain = level_a / level_b
-        self._source.gains["B"] = gain
+        from xy_tokenizer.analysis.loudness import gain_to_match
+
+        reference = self._source.tracks.get("A")
+        gains = {}
+        for name, track in self._source.tracks.items():
+            gain = 1.0
+            if self._level_match and name != "A" and reference is not None and track is not None:
+                kept = self._gains.get(name)
+                if kept is not None and kept[0] is reference and kept[1] is track:
+                    gain = kept[2]
+                else:
+                    try:
+                        gain = gain_to_match(reference, track, self._source.rate).gain
+                    except XYTokenizerError:        # unmeasurable (non-finite samples): play as is
+                        gain = 1.0
+                    self._gains[name] = (reference, track, gain)
+            gains[name] = gain
+        self._source.gains = gains
 

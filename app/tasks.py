@@ -13,6 +13,8 @@ reading a file for preview never waits behind a long reconstruction:
 ``preview``  reading a file's audio before it is processed (latest request wins)
 ``decode``   progressive decodes with the first k levels (latest request wins)
 ``metrics``  quality metrics of each new reconstruction
+``compare``  the comparison bench: loading its codecs and reconstructing with each
+``listen``   preparing a file's listening stimuli (latest request wins)
 ========== =====================================================================
 
 ``key`` makes a lane coalesce: a queued worker with the same key is dropped (``cancelled``,
@@ -36,6 +38,7 @@ from .worker import JobWorker
 log = logging.getLogger(__name__)
 
 JOBS, SCAN, PREVIEW, DECODE, METRICS = "jobs", "scan", "preview", "decode", "metrics"
+COMPARE, LISTEN = "compare", "listen"
 
 
 @dataclass(eq=False)

@@ -92,19 +92,53 @@ def test_qt_reads_int16_and_stereo_frames(qapp):
 
 
 # --- the player without a device ----------------------------------------------------------
-def test_level_matching_gain_is_the_rms_ratio(qapp):
+def test_loudness_matching_gain_is_bs1770(qapp):
+    """Level matching is ITU-R BS.1770 integrated loudness (pyloudnorm), not RMS: a quiet
+    tone is raised to the original's loudness; a low hum as loud by RMS is not made equal by
+    RMS (K-weighting counts 60 Hz far less)."""
+    import pyloudnorm
+
     player = ABPlayer()
-    a = tone(300, 1.0, 16000, 0.4)
-    b = tone(300, 1.0, 24000, 0.1)
+    a = tone(1000, 1.0, 16000, 0.4)
+    b = tone(1000, 1.0, 24000, 0.1)
     player.set_sources((a, 16000), (b, 24000))
     assert player.playback_rate() == 24000
     assert player.duration() == pytest.approx(1.0)
     assert player.gain_b() == 1.0
     player.set_level_match(True)
-    assert player.gain_b() == pytest.approx(rms(a) / rms(b), rel=1e-3)
-    assert player.gain_b() == pytest.approx(4.0, rel=1e-3)
+    assert player.gain_b() == pytest.approx(4.0, rel=1e-2)
+    meter = pyloudnorm.Meter(24000)
+    a24 = tone(1000, 1.0, 24000, 0.4)
+    hum = tone(60, 1.0, 24000, 0.4)                     # same RMS as a, much less loud
+    player.set_sources((a24, 24000), None, others={"hum": (hum, 24000)})
+    expected_db = meter.integrated_loudness(a24) - meter.integrated_loudness(hum)
+    assert expected_db > 3                               # K-weighting: a 60 Hz hum is quieter
+    assert player.gain_of("hum") == pytest.approx(min(10 ** (expected_db / 20), 1 / 0.4), rel=1e-2)
+    assert rms(a24) == pytest.approx(rms(hum), rel=1e-3)  # RMS matching would have left it at 1
     player.set_level_match(False)
-    assert player.gain_b() == 1.0
+    assert player.gain_of("hum") == 1.0
+
+
+def test_named_sources_switch_by_index_and_toggle_with_the_original(qapp):
+    player = ABPlayer()
+    rate = 16000
+    a, x, y = (tone(f, 1.0, rate, 0.3) for f in (200, 300, 400))
+    player.set_sources((a, rate), None, others={"x": (x, rate), "y": (y, rate)})
+    assert player.source_names() == ["A", "x", "y"]
+    player.seek(0.25)
+    assert player.set_active_index(2) and player.active() == "y"
+    assert player.position() == pytest.approx(0.25)
+    assert not player.set_active_index(3) and player.active() == "y"
+    player.toggle_ab()
+    assert player.active() == "A"
+    player.toggle_ab()
+    assert player.active() == "y"                       # back to the source last heard
+    with pytest.raises(ValueError):
+        player.set_active("z")
+    with pytest.raises(ValueError):
+        player.set_sources((a, rate), None, others={"B": (x, rate)})
+    player.set_sources((a, rate), None, others={"x": (x, rate)})
+    assert player.active() == "A"                       # y is gone: back to the original
 
 
 def test_position_follows_seek_and_ab_without_playing(qapp):
