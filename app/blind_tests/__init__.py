@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from .inputs import BlindClip, BlindTestInputError, clips_from_window, sessions_dir
@@ -62,14 +63,22 @@ NOTHING_TO_TEST = ("Nothing to test yet: reconstruct the file with at least one 
                    "with…), then open the test again.")
 
 
+def _tell(window: Any, icon: QMessageBox.Icon, text: str) -> None:
+    """A window-modal message that does not block the caller (``open``, not ``exec``)."""
+    box = QMessageBox(icon, "Blind test", text, QMessageBox.StandardButton.Ok, window)
+    box.setObjectName("blindTestMessage")
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+
+
 def _window_clips(window: Any, selected: bool) -> list[BlindClip] | None:
     try:
         clips = clips_from_window(window, selected=selected)
     except BlindTestInputError as exc:
-        QMessageBox.warning(window, "Blind test", str(exc))
+        _tell(window, QMessageBox.Icon.Warning, str(exc))
         return None
     if not clips:
-        QMessageBox.information(window, "Blind test", NOTHING_TO_TEST)
+        _tell(window, QMessageBox.Icon.Information, NOTHING_TO_TEST)
         return None
     return clips
 

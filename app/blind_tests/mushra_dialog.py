@@ -201,7 +201,7 @@ class MushraDialog(QDialog):
     def _make_actions(self) -> None:
         self.actions_by_key: dict[str, QAction] = {}
         bindings = [(REFERENCE_KEY, self.play_reference), ("Space", self.player.stop)]
-        bindings += [(str(n), lambda n=n: self.select_slider(n - 1)) for n in range(1, MAX_KEYED + 1)]
+        bindings += [(str(n), lambda _=False, n=n: self.select_slider(n - 1)) for n in range(1, MAX_KEYED + 1)]
         for key, slot in bindings:
             action = QAction(key, self)
             action.setShortcut(QKeySequence(key))
