@@ -23,6 +23,7 @@ from app.blind_tests.results_dialog import ResultsDialog
 from app.comparison_model import DONE, ComparisonSet, Reconstruction
 from app.file_list import FileRow
 from app.player import BUFFER_SECONDS, ABPlayer
+from app.screens import SCREENS
 from tests.conftest import fixture_dir
 from tests.synth import speech_like
 from xy_tokenizer.analysis.compare import CodecDescription
@@ -405,6 +406,7 @@ def test_tests_menu_entries_read_the_comparison_set(qtbot, clips, codecs):
                 CodecDescription.from_codec(codec, label), status=DONE, audio=audio, rate=rate))
     specs = {spec.id: spec for spec in screen_specs()}
     assert list(specs) == ["abxTest", "mushraTest", "listeningResults"]
+    assert [s.id for s in SCREENS if s.id in specs] == list(specs)        # registered in the Tests menu
     assert specs["abxTest"].needs_comparison and not specs["listeningResults"].needs_comparison
     abx = specs["abxTest"].open(window)
     assert isinstance(abx, AbxDialog) and abx.parent() is window and abx.isVisible()
