@@ -287,6 +287,7 @@ def test_mushra_two_clips_hidden_labels_saved_mapping(qtbot, clips, tmp_path):
     results = ResultsDialog(folder=tmp_path)
     qtbot.addWidget(results)
     assert len(results.mushra_sessions()) == 1      # JSON and CSV of one session count once
+    assert results.error_label.text() == ""         # summary.csv is no session and is not read as one
     assert results.mushra_table.row_of("xy-tiny")["Mean"] == "60.0"
 
 
@@ -356,10 +357,12 @@ def test_results_view_pools_sessions_and_lists_abx_p_values(qtbot, tmp_path):
         abx.answer(i, trial.x if i < 9 else ("B" if trial.x == "A" else "A"))
     abx.save_json(folder / "abx.json")
     (folder / "broken.json").write_text("{not json")
+    (folder / "notes.csv").write_text("kind,trial\nmushra,x\n")
     dialog = ResultsDialog(folder=folder)
     qtbot.addWidget(dialog)
     assert len(dialog.mushra_sessions()) == 4 and len(dialog.abx_sessions()) == 1
-    assert "broken.json" in dialog.error_label.text()
+    errors = dialog.error_label.text().splitlines()
+    assert len(errors) == 2 and "broken.json" in errors[0] and "notes.csv" in errors[1]
     # cy rated the hidden reference 50 in every trial: left out by post-screening.
     assert "(cy)" in dialog.mushra_label.text()
     row = dialog.mushra_table.row_of("c1")

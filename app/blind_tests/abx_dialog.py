@@ -123,10 +123,15 @@ class AbxDialog(QDialog):
     def _trial_page(self) -> QWidget:
         page = QWidget()
         layout = QVBoxLayout(page)
+        intro = QLabel(f"<b>ABX</b> — <i>{self.clip.name}</i>: listen to A, B and X as often as you like, "
+                       "then say whether X is A or B.")
+        intro.setWordWrap(True)
         self.trial_label = QLabel()
         self.trial_label.setObjectName("trialLabel")
         self.progress = QProgressBar()
         self.progress.setObjectName("trialProgress")
+        self.progress.setFormat("%v of %m answered")
+        layout.addWidget(intro)
         layout.addWidget(self.trial_label)
         layout.addWidget(self.progress)
         grid = QGridLayout()

@@ -146,6 +146,13 @@ class MushraDialog(QDialog):
         self.trial_label.setObjectName("trialLabel")
         self.progress = QProgressBar()
         self.progress.setObjectName("trialProgress")
+        self.progress.setFormat("%v of %m trials rated")
+        hint = QLabel("Rate each numbered stimulus against the Reference (100 = cannot tell them apart). "
+                      "Keys: R reference, 1..9 play a stimulus and select its slider, Up/Down/PageUp/PageDown "
+                      "rate it, Space stops.")
+        hint.setWordWrap(True)
+        hint.setObjectName("hintLabel")
+        layout.addWidget(hint)
         layout.addWidget(self.trial_label)
         layout.addWidget(self.progress)
         top = QHBoxLayout()

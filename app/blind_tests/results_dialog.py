@@ -14,6 +14,7 @@ with the reason; the others still load.
 """
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 from typing import Iterable
@@ -32,14 +33,24 @@ from .widgets import ConditionTable, _cell
 SESSION_SUFFIXES = (".json", ".csv")
 
 
+def _is_session_csv(path: Path) -> bool:
+    """Whether a CSV's header names a ``kind`` column (session CSVs do; summaries do not)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return "kind" in next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return True     # let loading report what is wrong with it
+
+
 def session_files(folder: Path) -> list[Path]:
-    """The session files in ``folder`` and its sub-folders: every ``.json``, and each ``.csv``
-    without a ``.json`` of the same name beside it. Sorted by path."""
+    """The session files in ``folder`` and its sub-folders: every ``.json``, and each session
+    ``.csv`` (not a summary) without a ``.json`` of the same name beside it. Sorted by path."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SESSION_SUFFIXES and p.is_file())
-    return [p for p in found if p.suffix.lower() == ".json" or not p.with_suffix(".json").exists()]
+    return [p for p in found if p.suffix.lower() == ".json"
+            or (not p.with_suffix(".json").exists() and _is_session_csv(p))]
 
 
 def _identity(session: AbxSession | MushraSession) -> tuple:

@@ -117,7 +117,7 @@ class ConditionTable(QTableWidget):
             ci = "" if not math.isfinite(s.low) else f"{s.low:.1f} .. {s.high:.1f} (±{s.half_width:.1f})"
             cells = (_cell(CONDITION_NAMES.get(condition, condition)),
                      _cell(format_bitrate(bitrates.get(condition, math.nan)), True), _cell(str(s.n), True),
-                     _cell(_number(s.mean), True), _cell(ci, True))
+                     _cell(_number(s.mean), True), _cell(ci))
             for column, item in enumerate(cells):
                 self.setItem(row, column, item)
         self.resizeColumnsToContents()
