@@ -80,7 +80,7 @@ def key(qtbot, widget, name: str) -> None:
 def served(stimulus_player) -> np.ndarray:
     """What the A/B player's pull source serves now (its active track times its gain)."""
     source = stimulus_player.player._source
-    return source.tracks[source.active] * source.gains[source.active]
+    return source.tracks[source.active] * source.gains.get(source.active, 1.0)
 
 
 def energy_above(samples: np.ndarray, rate: int, hz: float) -> float:

@@ -1,20 +1,22 @@
 """Plays any of several stimuli through the studio's A/B player (:class:`app.player.ABPlayer`).
 
-The A/B player holds two tracks and switches between them at the same sample without a gap.
+The A/B player switches between the tracks it holds at the same sample without a gap.
 :class:`StimulusPlayer` keeps a dict of stimuli (all at one rate, e.g. from
-:func:`~xy_tokenizer.analysis.listening.listening_stimuli`) and loads the one asked for into
-one of those two slots:
+:func:`~xy_tokenizer.analysis.listening.listening_stimuli`); stimuli that are the same array
+(ABX's X *is* the A or the B array) share one track, so switching between them is gapless too.
 
-* a stimulus already in a slot (found by array identity, so ABX's X, which *is* the A or the B
-  array, plays from A's or B's slot) is switched to at once, gapless;
-* another one replaces the slot not playing (:meth:`ABPlayer.set_sources` keeps the
-  position; while playing, the sink restarts, a gap of about one buffer).
+* A player that holds more than two named sources (``set_sources(a, b, others)``, as the
+  comparison bench's player does) is given every stimulus at once: every switch is gapless.
+* The two-source player: the stimulus asked for is loaded into the slot not playing
+  (:meth:`ABPlayer.set_sources` keeps the position; while playing, the sink restarts, a gap of
+  about one buffer); a stimulus already in a slot is switched to at once.
 
 Where playback starts (:meth:`play`): with a loop region set, switching keeps the position
 (compare the same passage); without one, every play starts the stimulus at 0.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Mapping
 
 import numpy as np
@@ -40,6 +42,8 @@ class StimulusPlayer(QObject):
         self._stimuli: dict[str, np.ndarray] = {}
         self._rate = 1
         self._slots: dict[str, np.ndarray | None] = {name: None for name in SOURCES}
+        self._slot_of: dict[str, str] = {}
+        self._multi = "others" in inspect.signature(self.player.set_sources).parameters
         self._current: str | None = None
         self.player.stateChanged.connect(self.stateChanged)
         self.player.positionChanged.connect(self.positionChanged)
@@ -52,8 +56,19 @@ class StimulusPlayer(QObject):
         self._stimuli = dict(stimuli)
         self._rate = int(rate)
         self._slots = {name: None for name in SOURCES}
+        self._slot_of = {}
         self._current = None
-        self.player.set_sources(None, None)
+        if self._multi:
+            for key, samples in self._stimuli.items():
+                name = next((n for n, held in self._slots.items() if held is samples), None)
+                if name is None:
+                    name = next((n for n in SOURCES if self._slots[n] is None), f"stimulus {key}")
+                    self._slots[name] = samples
+                self._slot_of[key] = name
+            pairs = {name: None if held is None else (held, self._rate) for name, held in self._slots.items()}
+            self.player.set_sources(pairs.pop(SOURCES[0]), pairs.pop(SOURCES[1]), pairs)
+        else:
+            self.player.set_sources(None, None)
         self.currentChanged.emit("")
 
     def keys(self) -> list[str]:
@@ -68,7 +83,7 @@ class StimulusPlayer(QObject):
 
     def slot_samples(self) -> np.ndarray | None:
         """The array the A/B player serves now (its active slot): what the listener hears."""
-        return self._slots[self.player.active()]
+        return self._slots.get(self.player.active())
 
     # transport -------------------------------------------------------------------------
     def select(self, key: str) -> None:
@@ -76,7 +91,7 @@ class StimulusPlayer(QObject):
         if key not in self._stimuli:
             raise KeyError(f"no stimulus {key!r}; have {', '.join(self._stimuli)}")
         samples = self._stimuli[key]
-        slot = next((name for name in SOURCES if self._slots[name] is samples), None)
+        slot = self._slot_of.get(key) or next((name for name in SOURCES if self._slots[name] is samples), None)
         if slot is None:
             active = self.player.active()
             slot = active if self._slots[active] is None and not self.player.is_playing() else \
