@@ -335,8 +335,12 @@ def test_mushra_next_needs_every_slider_and_clicking_counts(qtbot, clips, tmp_pa
     assert dialog.rated_label.text() == "3 of 4 rated" and not dialog.next_button.isEnabled()
     qtbot.mouseClick(dialog.play_buttons[3], Qt.MouseButton.LeftButton)
     assert dialog.player.current() == "4" and not dialog.next_button.isEnabled()  # playing is not rating
-    qtbot.keyClick(dialog.sliders[3], Qt.Key.Key_Up)
-    assert dialog.next_button.isEnabled()
+    qtbot.keyClick(dialog.sliders[3], Qt.Key.Key_Home)       # already at 0: still rates it 0
+    assert dialog.sliders[3].value() == 0 and dialog.next_button.isEnabled()
+    with qtbot.waitSignal(dialog.saved, timeout=SIGNAL_MS) as blocker:
+        qtbot.mouseClick(dialog.next_button, Qt.MouseButton.LeftButton)
+    saved = json.loads((blocker.args[0] / "mushra.json").read_text())["trials"][0]["ratings"]
+    assert saved == {c: float(dialog.sliders[p].value()) for p, c in enumerate(dialog.session.trials[0].order)}
 
 
 # --- results view and the studio's Tests menu ---------------------------------------------------

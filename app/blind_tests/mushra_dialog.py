@@ -5,7 +5,8 @@ condition: the hidden reference, the 3.5 kHz low-pass anchor and each codec, in 
 per trial from the session's seed. Slider titles are numbers only; which condition sits where
 is written only to the saved session. Each slider has a play button (keys 1..9 play a
 stimulus and give its slider the keyboard: Up/Down, PageUp/PageDown rate it); Space stops.
-"Next trial" is enabled once every slider has been rated (moved or clicked). Several clips
+"Next trial" is enabled once every slider has been rated (moved, clicked, or a rating key
+pressed on it: Home on a slider at 0 rates it 0); playing a stimulus does not rate it. Several clips
 (the studio's selected files) are several trials, in a seeded random order.
 
 Results: mean, 95 % CI and n per condition, the bitrate of each codec, and BS.1534-3
@@ -236,7 +237,10 @@ class MushraDialog(QDialog):
             slider.setMinimumHeight(240)
             key_hint = f"press {position + 1} to play it, " if position < MAX_KEYED else ""
             slider.setToolTip(f"Stimulus {position + 1}: {key_hint}Up/Down or PageUp/PageDown to rate")
+            # Rated: moved (mouse, keys or a script's setValue), clicked, or a key action at an end
+            # (Home at 0 changes nothing yet rates it 0).
             slider.valueChanged.connect(lambda _v, p=position: self._touch(p))
+            slider.actionTriggered.connect(lambda _a, p=position: self._touch(p))
             slider.sliderPressed.connect(lambda p=position: self._touch(p))
             value = QLabel()
             value.setObjectName(f"sliderValue{position + 1}")
