@@ -403,7 +403,8 @@ class StudioStandIn(QWidget):
 
 def test_tests_menu_entries_read_the_comparison_set(qtbot, clips, codecs):
     rows = [FileRow(path=Path(f"/data/{c.name}"), uid=n + 1) for n, c in enumerate(clips)]
-    window = StudioStandIn(rows, rows)
+    pending = FileRow(path=Path("/data/pending.wav"), uid=7)     # selected, but not reconstructed yet
+    window = StudioStandIn(rows, [rows[0], pending, rows[1]])
     qtbot.addWidget(window)
     for row, clip in zip(rows, clips):
         window.comparison_set.set_original(row.uid, *clip.original)
