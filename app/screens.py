@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from app import blind_tests
+
 
 @dataclass(frozen=True)
 class ScreenSpec:
@@ -32,4 +34,5 @@ class ScreenSpec:
 
 
 SCREENS: tuple[ScreenSpec, ...] = (
+    *blind_tests.screen_specs(),
 )
