@@ -2,7 +2,7 @@
 "Reconstruct with codecs", and save screenshots of the comparison screens.
 
     Xvfb :99 -screen 0 1600x1000x24 &
-    DISPLAY=:99 python tools/compare_screenshot.py docs/
+    DISPLAY=:99 python docs/screenshots_compare.py docs/
 
 Writes ``screenshot-compare.png`` (the window: stacked views, source bar, Codecs dock),
 ``screenshot-compare-scores.png`` (the Codec scores dock) and ``compare-metric-vs-bitrate.png``
