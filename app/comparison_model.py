@@ -28,7 +28,7 @@ For a listening screen::
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator
+from typing import Iterator
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal

@@ -424,7 +424,7 @@ class ABPlayer(QObject):
         """Play source ``name`` ("A", "B" or another source's name) from the same position."""
         if name not in SOURCES and name not in self._inputs:
             others = [n for n in self._inputs if n not in SOURCES]
-            raise ValueError(f"active source must be 'A' or 'B'" + (f" or one of {', '.join(others)}" if others else "")
+            raise ValueError("active source must be 'A' or 'B'" + (f" or one of {', '.join(others)}" if others else "")
                              + f"; got {name!r}")
         if name != "A":
             self._last_other = name
