@@ -24,7 +24,7 @@ from typing import Any, Iterable
 from PySide6.QtCore import QObject, Signal
 
 from xy_tokenizer.analysis.compare import (CodecDescription, ComparisonSession, check_label, checkpoint_label,
-                                           find_installed_variant, release_memory, unique_labels)
+                                           release_memory, unique_labels)
 from xy_tokenizer.errors import Cancelled, XYTokenizerError
 
 from .comparison_model import DONE, FAILED, QUEUED, RUNNING, ComparisonSet, Reconstruction
@@ -351,13 +351,9 @@ class Bench(QObject):
 
 def installed_path(variant_id: str) -> Path | None:
     """Where an installed variant's checkpoint is (a file or folder), or None."""
-    path = find_installed_variant(variant_id)
-    if path is not None:
-        return path
-    from xy_tokenizer.hub import records
+    from xy_tokenizer.hub import installed_checkpoint
 
-    found = records.installed_variant(variant_id)
-    return None if found is None else Path(found.folder)
+    return installed_checkpoint(variant_id)
 
 
 def installed_variants() -> list[tuple[str, str, Path]]:
