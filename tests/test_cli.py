@@ -428,3 +428,18 @@ def test_variant_names_an_installed_model_or_says_how_to_get_one(data, tmp_path)
     code, _, stderr = run_cli("encode", data / "speech.wav", "-o", tmp_path / "c", "--variant", "16k",
                               "--checkpoint", TINY / "model.ckpt")
     assert code == 2 and "not both" in stderr
+
+
+def test_encode_at_fewer_levels_writes_the_first_rows(data, tmp_path):
+    """``encode --num-quantizers K`` writes the first K levels of the full encode (a lower bitrate)."""
+    code, _, err = run_cli("encode", data / "speech.wav", "-o", tmp_path / "full", "--quiet", *MODEL)
+    assert code == 0, err
+    code, _, err = run_cli("encode", data / "speech.wav", "-o", tmp_path / "k3", "--num-quantizers", "3",
+                           "--quiet", *MODEL)
+    assert code == 0, err
+    full, _ = load_tokens(tmp_path / "full" / "speech.npy")
+    fewer, meta = load_tokens(tmp_path / "k3" / "speech.npy")
+    assert fewer.shape == (3, full.shape[1]) and np.array_equal(fewer, full[:3])
+    assert meta["levels"] == 3 and meta["decode_levels"] is None
+    code, _, err = run_cli("encode", data / "speech.wav", "-o", tmp_path / "k9", "--num-quantizers", "9", *MODEL)
+    assert code == 2 and "between 1 and 8" in err

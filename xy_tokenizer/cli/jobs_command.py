@@ -11,6 +11,7 @@ from typing import Iterator, TextIO
 
 from xy_tokenizer.cli.common import (
     EXIT_FAILED, EXIT_OK, PROG, ProgressDisplay, Report, UsageError, add_decode_options, add_overlap, load_codec,
+    positive_int,
 )
 from xy_tokenizer.codecs.xy.constants import DEFAULT_OVERLAP_SECONDS
 from xy_tokenizer.errors import XYTokenizerError
@@ -131,6 +132,9 @@ def add_parsers(sub: argparse._SubParsersAction, model: argparse.ArgumentParser,
     encode.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="audio files or folders (--engine ray: also manifests and Parquet audio tables)")
     add_overlap(encode)
+    encode.add_argument("--num-quantizers", type=positive_int, metavar="K",
+                        help="write the first K levels only (a lower bitrate: X-Codec 0.5 kbps per level; "
+                             "default: all)")
     add_engine_options(encode)
 
     decode = sub.add_parser("decode", parents=[model, job], help="tokens -> audio (<stem>.wav)",

@@ -384,6 +384,8 @@ class _JobRunner:
             codes = [e.data for e in batch]
             start = 0.0
         if not self.decodes:
+            if opt.num_quantizers is not None:   # an RVQ encode at K levels is its first K rows
+                codes = [c[:opt.num_quantizers] for c in codes]
             return codes, None
         audio = codec.decode(codes, num_quantizers=opt.num_quantizers, batch_size=self.batch_size,
                              progress=self._window_progress(n, start, 1.0 - start), cancel=self.cancel)

@@ -45,6 +45,9 @@ def run_ray(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
         raise UsageError("--engine ray never replaces shards; write to a new output folder instead of --overwrite")
     if args.shard is not None:
         raise UsageError("--shard splits the local engine's work; --engine ray spreads the work over the cluster")
+    if getattr(args, "num_quantizers", None) is not None:
+        raise UsageError("--engine ray writes every level; take the first K rows when reading the shards "
+                         "(or encode with the local engine)")
     if args.files_per_shard is not None and args.files_per_shard < 1:
         raise UsageError(f"--files-per-shard must be at least 1, got {args.files_per_shard}")
     checkpoint = args.checkpoint or installed_model("pass --checkpoint PATH (on a path every node can read)")
