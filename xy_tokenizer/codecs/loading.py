@@ -5,7 +5,6 @@ each registered family's loader is asked in turn whether it recognises them.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,6 +12,7 @@ from xy_tokenizer import registry
 from xy_tokenizer.codecs.base import Codec
 from xy_tokenizer.codecs.spec import CheckpointSource
 from xy_tokenizer.errors import CheckpointError
+from xy_tokenizer.io.fsutil import read_json_object
 
 #: Weight files looked for inside a checkpoint folder, in this order.
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.ckpt", "model.pth", "model.pt")
@@ -33,14 +33,6 @@ def _weights_in(folder: Path) -> Path:
     raise CheckpointError(f"{folder}: several checkpoint files ({', '.join(p.name for p in found)}); pass one of them")
 
 
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def open_source(path: str | Path, *, trust: bool = False) -> CheckpointSource:
     """Read a checkpoint file (or the one weight file of a folder) and its ``config.json``."""
     from xy_tokenizer.io.checkpoint import read_state_dict
@@ -53,7 +45,7 @@ def open_source(path: str | Path, *, trust: bool = False) -> CheckpointSource:
     else:
         raise CheckpointError(f"{path}: no such checkpoint file or folder")
     state = read_state_dict(weights, trust=trust)
-    config_json = _read_json(weights.parent / "config.json")
+    config_json = read_json_object(weights.parent / "config.json")
     return CheckpointSource(path=weights, state=state, files=(weights,), config_json=config_json,
                             extra={"folder": weights.parent if path.is_dir() else None})
 

@@ -248,7 +248,7 @@ def _describe(unit: Variant, hub_file: HubFile, endpoint: str, revision: str | N
 def _earlier_copy(planned: PlannedFile) -> Path | None:
     """The same file in an earlier (possibly incomplete) install of the variant, if any."""
     folder = install_folder(planned.variant)
-    record = records.read_json(folder / RECORD_NAME) or {}
+    record = records.read_json_object(folder / RECORD_NAME) or {}
     for entry in record.get("files", []) if isinstance(record.get("files"), list) else []:
         if not isinstance(entry, dict) or entry.get("path") != planned.dest:
             continue
@@ -371,7 +371,7 @@ def _migrate_earlier_install(unit: Variant) -> bool:
     hub_file = unit.files[0]
     models = paths.models_dir()
     old_file, old_record_path = models / f"{unit.id}.ckpt", models / f"{unit.id}.json"
-    old = records.read_json(old_record_path)
+    old = records.read_json_object(old_record_path)
     if (not old_file.is_file() or old is None or old.get("repo_id") != hub_file.repo_id
             or old.get("filename") != hub_file.filename or not isinstance(old.get("sha256"), str)):
         return False

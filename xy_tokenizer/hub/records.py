@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
+from xy_tokenizer.io.fsutil import read_json_object
 from xy_tokenizer import registry
 from xy_tokenizer.codecs.spec import HubFile, Variant
 from xy_tokenizer.errors import XYTokenizerError
@@ -182,14 +183,6 @@ def licence_needs_acknowledgement(variant: Variant) -> bool:
 
 # -- records ------------------------------------------------------------------------------
 
-def read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def write_json(path: Path, data: dict) -> None:
     """Write ``data`` atomically (replacing the file)."""
     with atomic_write(path, overwrite=True) as tmp:
@@ -203,7 +196,7 @@ def now_utc() -> str:
 def read_install(folder: Path) -> Installed | None:
     """The install in ``folder`` if its record is readable and every file it lists is there
     with its recorded size; else None (missing, damaged or incomplete: install again)."""
-    record = read_json(folder / RECORD_NAME)
+    record = read_json_object(folder / RECORD_NAME)
     if record is None or record.get("format") != RECORD_FORMAT or not isinstance(record.get("files"), list):
         return None
     for entry in record["files"]:
