@@ -4,7 +4,8 @@
     Xvfb :99 -screen 0 1600x1000x24 &
     DISPLAY=:99 python docs/screenshots_compare.py docs/
 
-Writes ``screenshot-compare.png`` (the window: stacked views, source bar, Codecs dock),
+Writes ``screenshot-studio.png`` (the main model's tab after "Reconstruct all" on three clips and
+a damaged file, codebook dock), ``screenshot-compare.png`` (the window: stacked views, source bar, Codecs dock),
 ``screenshot-compare-scores.png`` (the Codec scores dock) and ``compare-metric-vs-bitrate.png``
 (the exported plot). With ``--grab`` the window is grabbed by Qt instead of ``import -window root``.
 """
@@ -48,6 +49,10 @@ def main() -> None:
 
     clip = Path(tempfile.mkdtemp()) / "speech.wav"
     write(clip, speech_like(2.0, 16000, seed=3), 16000)
+    others = [clip.parent / "set" / "speaker2.flac", clip.parent / "set" / "speaker3.wav"]
+    write(others[0], speech_like(3.0, 44100, seed=4), 44100)
+    write(others[1], speech_like(1.5, 22050, seed=5), 22050)
+    (clip.parent / "set" / "damaged.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt not really audio")
     settings = Settings()
     settings.device = "cpu"
     settings.checkpoint = str(FIXTURES / "tiny16k" / "model.ckpt")
@@ -67,7 +72,22 @@ def main() -> None:
     window.pathsAdded.connect(added.extend)
     window.add_paths([clip])
     wait(app, lambda: added)
+    window.add_paths([clip.parent / "set"])
+    wait(app, lambda: len(window.files.rows()) >= 4)
+    window.reconstruct_all()
+    wait(app, lambda: all(r.status.name in ("DONE", "FAILED") for r in window.files.rows())
+         and not window.tasks.is_busy("jobs"))
     window.file_view.select_position(0)
+    window.view_tabs.setCurrentIndex(0)
+    window.panels["codebookDock"].raise_()
+    for _ in range(30):
+        app.processEvents()
+    shoot_main = args.out / "screenshot-studio.png"
+    if args.grab:
+        window.grab().save(str(shoot_main))
+    else:
+        subprocess.run(["import", "-window", "root", str(shoot_main)], check=True)
+    print("wrote", shoot_main)
     window.reconstruct_with_codecs([added[0].uid])
     wait(app, lambda: not window.bench.is_busy() and window.source_bar.isVisible()
          and len(window.bench_view.specs) == 4)

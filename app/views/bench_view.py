@@ -200,7 +200,8 @@ class BenchView(QWidget):
         self._apply_levels()
         self._show_difference()
         self._show_tokens()
-        self.status.setText(f"{len(self._stimuli) - 1} codec(s); keys 1..{len(self._stimuli)} switch what you hear.")
+        self.status.setText(f"{len(self._stimuli) - 1} codec(s) stacked below; the numbered buttons under the "
+                            "views (keys 1..9) switch what you hear.")
 
     def _fill_combo(self, combo: QComboBox, labels: list[str]) -> None:
         keep = combo.currentText()
