@@ -45,6 +45,7 @@ class AbxDialog(BlindTestDialog):
 
     trialAnswered = Signal(int, str)
     saved = Signal(object)
+    RATER_HINT = "name or initials (optional)"
     SESSION_FILES = (JSON_NAME, CSV_NAME)
 
     def __init__(self, clip: BlindClip, parent: QWidget | None = None, *, folder: Path | None = None,
@@ -66,9 +67,7 @@ class AbxDialog(BlindTestDialog):
             items.append((label, f"{label} ({rate})" if rate else label))
         return items
 
-    def _setup_page(self, folder: Path | None, rater: str) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
+    def _fill_setup(self, form: QFormLayout) -> None:
         form.addRow(QLabel(f"<b>ABX test</b> on <i>{self.clip.name}</i>: is X the same as A or as B?"))
         self.a_combo, self.b_combo = QComboBox(), QComboBox()
         for combo in (self.a_combo, self.b_combo):
@@ -83,26 +82,17 @@ class AbxDialog(BlindTestDialog):
         self.trials_spin.setValue(DEFAULT_TRIALS)
         self.feedback_box = QCheckBox("Show the answer after each trial")
         self.feedback_box.setObjectName("feedbackBox")
-        self._make_setup_fields(folder, rater, "name or initials (optional)")
         for combo in (self.a_combo, self.b_combo):
             combo.currentIndexChanged.connect(self._check_choice)
         form.addRow("A:", self.a_combo)
         form.addRow("B:", self.b_combo)
         form.addRow("Trials:", self.trials_spin)
         form.addRow("", self.feedback_box)
-        self._add_setup_rows(form)
-        return page
 
-    def _trial_page(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
+    def _fill_trial(self, layout: QVBoxLayout) -> None:
         intro = QLabel(f"<b>ABX</b> — <i>{self.clip.name}</i>: listen to A, B and X as often as you like, "
                        "then say whether X is A or B.")
-        intro.setWordWrap(True)
-        self._make_trial_header("%v of %m answered")
-        layout.addWidget(intro)
-        layout.addWidget(self.trial_label)
-        layout.addWidget(self.progress)
+        self._add_trial_header(layout, intro, "%v of %m answered")
         grid = QGridLayout()
         self.play_buttons: dict[str, QPushButton] = {}
         for column, key in enumerate(("A", "B", "X")):
@@ -128,12 +118,8 @@ class AbxDialog(BlindTestDialog):
         self.feedback_label.setObjectName("feedbackLabel")
         layout.addWidget(self.feedback_label)
         layout.addStretch(1)
-        self._add_transport(layout)
-        return page
 
-    def _results_page(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
+    def _fill_results(self, layout: QVBoxLayout) -> None:
         self.score_label = QLabel()
         self.score_label.setObjectName("scoreLabel")
         font = self.score_label.font()
@@ -150,8 +136,6 @@ class AbxDialog(BlindTestDialog):
                        self._make_saved_label()):
             layout.addWidget(widget)
         layout.addStretch(1)
-        self._add_close_row(layout)
-        return page
 
     def _key_bindings(self) -> list:
         return [("A", lambda: self.play("A")), ("B", lambda: self.play("B")), ("X", lambda: self.play("X")),

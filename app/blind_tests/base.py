@@ -5,6 +5,7 @@ the session to a new folder under the results folder."""
 from __future__ import annotations
 
 from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
@@ -25,14 +26,16 @@ ERROR_STYLE = "color: #b00020"
 class BlindTestDialog(QDialog):
     """Base of the blind-test screens.
 
-    A subclass sets up its own state, then calls :meth:`_assemble`; it implements
-    ``_setup_page(folder, rater)``, ``_trial_page()``, ``_results_page()``,
-    ``_key_bindings()`` (a list of ``(key, slot)``),
-    ``start()``, ``_show_trial(index)``, ``_show_current(key)``, ``finish()`` and ``save(parent)``,
-    defines the ``saved(object)`` signal, and names its saved files
-    in ``SESSION_FILES`` (the session's JSON and CSV first).
+    A subclass sets up its own state, then calls :meth:`_assemble`. It fills the pages between
+    the shared parts (``_fill_setup(form)`` above the rater/folder/Start rows, ``_fill_trial(layout)``
+    above the transport row, ``_fill_results(layout)`` above the Close button), and implements
+    ``_key_bindings()`` (a list of ``(key, slot)``), ``start()``, ``_show_trial(index)``,
+    ``_show_current(key)``, ``finish()`` and ``save(parent)``. It defines the ``saved(object)``
+    signal, the rater field's ``RATER_HINT``, and names its saved files in ``SESSION_FILES``
+    (the session's JSON and CSV first).
     """
 
+    RATER_HINT = ""
     SESSION_FILES: tuple[str, ...] = ()
 
     def __init__(self, parent: QWidget | None, *, seed: int | None, studio_player: ABPlayer | None) -> None:
@@ -55,11 +58,13 @@ class BlindTestDialog(QDialog):
         self.resize(width, height)
 
     # pages -------------------------------------------------------------------------------
-    def _make_setup_fields(self, folder: Path | None, rater: str, rater_hint: str) -> None:
-        """The rater's name, the results folder, the Start button and the setup message line."""
+    def _setup_page(self, folder: Path | None, rater: str) -> QWidget:
+        """The subclass's rows, then the rater's name, the results folder, a message line, Start."""
+        page = QWidget()
+        form = QFormLayout(page)
         self.rater_edit = QLineEdit(rater)
         self.rater_edit.setObjectName("raterEdit")
-        self.rater_edit.setPlaceholderText(rater_hint)
+        self.rater_edit.setPlaceholderText(self.RATER_HINT)
         self.folder_field = PathField("folder")
         self.folder_field.set_text(str(folder or sessions_dir()))
         self.start_button = QPushButton("Start")
@@ -68,27 +73,47 @@ class BlindTestDialog(QDialog):
         self.start_button.clicked.connect(self.start)
         self.setup_message = QLabel()
         self.setup_message.setStyleSheet(ERROR_STYLE)
-
-    def _add_setup_rows(self, form: QFormLayout) -> None:
-        """The last rows of the setup page: rater, results folder, message, Start."""
+        self._fill_setup(form)
         form.addRow("Rater:", self.rater_edit)
         form.addRow("Results folder:", self.folder_field)
         form.addRow(self.setup_message)
         form.addRow("", self.start_button)
+        return page
 
-    def _make_trial_header(self, progress_format: str) -> None:
-        """The "Trial i of n" label and the progress bar (``progress_format``: QProgressBar format)."""
+    def _trial_page(self) -> QWidget:
+        """The subclass's part, then the transport row; play buttons follow the player."""
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        self._fill_trial(layout)
+        self.transport = TransportRow(self.player)
+        layout.addWidget(self.transport)
+        self.player.currentChanged.connect(self._show_current)
+        return page
+
+    def _results_page(self) -> QWidget:
+        """The subclass's part, then a right-aligned Close button."""
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        self._fill_results(layout)
+        close = QPushButton("Close")
+        close.clicked.connect(self.accept)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(close)
+        layout.addLayout(row)
+        return page
+
+    def _add_trial_header(self, layout: QVBoxLayout, intro: QLabel, progress_format: str) -> None:
+        """``intro`` (word-wrapped), the "Trial i of n" label and the progress bar
+        (``progress_format``: a QProgressBar format)."""
+        intro.setWordWrap(True)
         self.trial_label = QLabel()
         self.trial_label.setObjectName("trialLabel")
         self.progress = QProgressBar()
         self.progress.setObjectName("trialProgress")
         self.progress.setFormat(progress_format)
-
-    def _add_transport(self, layout: QVBoxLayout) -> None:
-        """The transport row at the bottom of the trial page; play buttons follow the player."""
-        self.transport = TransportRow(self.player)
-        layout.addWidget(self.transport)
-        self.player.currentChanged.connect(self._show_current)
+        for widget in (intro, self.trial_label, self.progress):
+            layout.addWidget(widget)
 
     def _make_saved_label(self) -> QLabel:
         """The selectable "Saved to ..." line of the results page."""
@@ -97,15 +122,6 @@ class BlindTestDialog(QDialog):
         self.saved_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.saved_label.setWordWrap(True)
         return self.saved_label
-
-    def _add_close_row(self, layout: QVBoxLayout) -> None:
-        """A right-aligned Close button."""
-        close = QPushButton("Close")
-        close.clicked.connect(self.accept)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(close)
-        layout.addLayout(row)
 
     def _make_actions(self) -> None:
         """One disabled window-wide action per ``(key, slot)`` of the subclass's ``_key_bindings()``."""
@@ -125,7 +141,8 @@ class BlindTestDialog(QDialog):
 
     # flow --------------------------------------------------------------------------------
     def _begin_trials(self) -> None:
-        """After the session is planned: keys on, the trial page, trial 1 (``_show_trial(0)``)."""
+        """After the session is planned: progress range, keys on, the trial page (the caller then
+        shows trial 1)."""
         self.progress.setRange(0, len(self.session.trials))
         self._set_keys_enabled(True)
         self.pages.setCurrentIndex(TRIAL_PAGE)

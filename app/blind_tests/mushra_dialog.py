@@ -67,6 +67,7 @@ class MushraDialog(BlindTestDialog):
 
     trialShown = Signal(int)
     saved = Signal(object)
+    RATER_HINT = "name or initials (post-screening is per rater)"
     SESSION_FILES = (JSON_NAME, CSV_NAME, SUMMARY_NAME)
 
     def __init__(self, clips: Sequence[BlindClip], parent: QWidget | None = None, *, folder: Path | None = None,
@@ -86,9 +87,7 @@ class MushraDialog(BlindTestDialog):
         self._assemble(folder, rater, 760, 520)
 
     # pages -------------------------------------------------------------------------------
-    def _setup_page(self, folder: Path | None, rater: str) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
+    def _fill_setup(self, form: QFormLayout) -> None:
         form.addRow(QLabel("<b>MUSHRA test</b>: rate how close each stimulus is to the reference, 0..100.<br>"
                            "Each trial hides the reference and a 3.5 kHz low-pass anchor among the codecs."))
         names = list(self.clips)
@@ -104,7 +103,6 @@ class MushraDialog(BlindTestDialog):
         self.repeats_spin.setObjectName("repeatsSpin")
         self.repeats_spin.setRange(1, MAX_REPEATS)
         self.repeats_spin.setToolTip("How many times each clip is rated (each time in a new order)")
-        self._make_setup_fields(folder, rater, "name or initials (post-screening is per rater)")
         self.setup_message.setObjectName("setupMessage")
         self.setup_message.setWordWrap(True)
         if not self.codecs:
@@ -112,21 +110,13 @@ class MushraDialog(BlindTestDialog):
                                        "with the same codecs first.")
             self.start_button.setEnabled(False)
         form.addRow("Repeats:", self.repeats_spin)
-        self._add_setup_rows(form)
-        return page
 
-    def _trial_page(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        self._make_trial_header("%v of %m trials rated")
+    def _fill_trial(self, layout: QVBoxLayout) -> None:
         hint = QLabel("Rate each numbered stimulus against the Reference (100 = cannot tell them apart). "
                       "Keys: R reference, 1..9 play a stimulus and select its slider, Up/Down/PageUp/PageDown "
                       "rate it, Space stops.")
-        hint.setWordWrap(True)
         hint.setObjectName("hintLabel")
-        layout.addWidget(hint)
-        layout.addWidget(self.trial_label)
-        layout.addWidget(self.progress)
+        self._add_trial_header(layout, hint, "%v of %m trials rated")
         top = QHBoxLayout()
         self.reference_button = QPushButton("Reference  (R)")
         self.reference_button.setObjectName("referenceButton")
@@ -149,12 +139,8 @@ class MushraDialog(BlindTestDialog):
         self.grid.setHorizontalSpacing(14)
         self.grid.addWidget(BandScale(), 1, 0)
         layout.addLayout(self.grid, 1)
-        self._add_transport(layout)
-        return page
 
-    def _results_page(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
+    def _fill_results(self, layout: QVBoxLayout) -> None:
         self.results_title = QLabel("<b>Ratings of this session</b> (mean, 95 % confidence interval, n)")
         self.table = ConditionTable()
         self.table.setObjectName("conditionTable")
@@ -163,8 +149,6 @@ class MushraDialog(BlindTestDialog):
         self.screening_label.setWordWrap(True)
         for widget in (self.results_title, self.table, self.screening_label, self._make_saved_label()):
             layout.addWidget(widget)
-        self._add_close_row(layout)
-        return page
 
     def _key_bindings(self) -> list:
         bindings = [(REFERENCE_KEY, self.play_reference), ("Space", self.player.stop)]
