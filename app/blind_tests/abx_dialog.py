@@ -18,18 +18,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QProgressBar, QPushButton, QSpinBox, QStackedWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGridLayout, QLabel, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
 
-from app.path_field import PathField
 from app.player import ABPlayer
 from xy_tokenizer.analysis.listening import REFERENCE, AbxScore, AbxSession, listening_stimuli
 
-from .inputs import ORIGINAL, BlindClip, format_bitrate, new_session_folder, sessions_dir
-from .playback import StimulusPlayer
-from .widgets import TransportRow
+from .base import TRIAL_PAGE, BlindTestDialog
+from .inputs import ORIGINAL, BlindClip, format_bitrate
 
 DEFAULT_TRIALS = 16
 MAX_TRIALS = 200
@@ -44,32 +40,23 @@ def verdict(score: AbxScore, alpha: float = ALPHA) -> str:
     return "no evidence of an audible difference"
 
 
-class AbxDialog(QDialog):
+class AbxDialog(BlindTestDialog):
     """Signals: ``trialAnswered(int index, str choice)``, ``saved(object folder)`` (a Path)."""
 
     trialAnswered = Signal(int, str)
     saved = Signal(object)
+    RATER_HINT = "name or initials (optional)"
+    SESSION_FILES = (JSON_NAME, CSV_NAME)
 
     def __init__(self, clip: BlindClip, parent: QWidget | None = None, *, folder: Path | None = None,
                  seed: int | None = None, rater: str = "", studio_player: ABPlayer | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(parent, seed=seed, studio_player=studio_player)
         self.setWindowTitle(f"ABX test — {clip.name}")
         self.setObjectName("abxDialog")
         self.clip = clip
-        self.seed = seed
         self.session: AbxSession | None = None
-        self.index = 0
-        self.folder: Path | None = None
         self.stimuli: dict[str, object] = {}
-        self.player = StimulusPlayer(self, other=studio_player)
-        self.pages = QStackedWidget()
-        self.pages.addWidget(self._setup_page(folder, rater))
-        self.pages.addWidget(self._trial_page())
-        self.pages.addWidget(self._results_page())
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.pages)
-        self._make_actions()
-        self.resize(620, 360)
+        self._assemble(folder, rater, 620, 360)
 
     # pages -------------------------------------------------------------------------------
     def _choices(self) -> list[tuple[str, str]]:
@@ -80,9 +67,7 @@ class AbxDialog(QDialog):
             items.append((label, f"{label} ({rate})" if rate else label))
         return items
 
-    def _setup_page(self, folder: Path | None, rater: str) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
+    def _fill_setup(self, form: QFormLayout) -> None:
         form.addRow(QLabel(f"<b>ABX test</b> on <i>{self.clip.name}</i>: is X the same as A or as B?"))
         self.a_combo, self.b_combo = QComboBox(), QComboBox()
         for combo in (self.a_combo, self.b_combo):
@@ -97,43 +82,17 @@ class AbxDialog(QDialog):
         self.trials_spin.setValue(DEFAULT_TRIALS)
         self.feedback_box = QCheckBox("Show the answer after each trial")
         self.feedback_box.setObjectName("feedbackBox")
-        self.rater_edit = QLineEdit(rater)
-        self.rater_edit.setObjectName("raterEdit")
-        self.rater_edit.setPlaceholderText("name or initials (optional)")
-        self.folder_field = PathField("folder")
-        self.folder_field.set_text(str(folder or sessions_dir()))
-        self.start_button = QPushButton("Start")
-        self.start_button.setObjectName("startButton")
-        self.start_button.setDefault(True)
-        self.start_button.clicked.connect(self.start)
-        self.setup_message = QLabel()
-        self.setup_message.setStyleSheet("color: #b00020")
         for combo in (self.a_combo, self.b_combo):
             combo.currentIndexChanged.connect(self._check_choice)
         form.addRow("A:", self.a_combo)
         form.addRow("B:", self.b_combo)
         form.addRow("Trials:", self.trials_spin)
         form.addRow("", self.feedback_box)
-        form.addRow("Rater:", self.rater_edit)
-        form.addRow("Results folder:", self.folder_field)
-        form.addRow(self.setup_message)
-        form.addRow("", self.start_button)
-        return page
 
-    def _trial_page(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
+    def _fill_trial(self, layout: QVBoxLayout) -> None:
         intro = QLabel(f"<b>ABX</b> — <i>{self.clip.name}</i>: listen to A, B and X as often as you like, "
                        "then say whether X is A or B.")
-        intro.setWordWrap(True)
-        self.trial_label = QLabel()
-        self.trial_label.setObjectName("trialLabel")
-        self.progress = QProgressBar()
-        self.progress.setObjectName("trialProgress")
-        self.progress.setFormat("%v of %m answered")
-        layout.addWidget(intro)
-        layout.addWidget(self.trial_label)
-        layout.addWidget(self.progress)
+        self._add_trial_header(layout, intro, "%v of %m answered")
         grid = QGridLayout()
         self.play_buttons: dict[str, QPushButton] = {}
         for column, key in enumerate(("A", "B", "X")):
@@ -159,14 +118,8 @@ class AbxDialog(QDialog):
         self.feedback_label.setObjectName("feedbackLabel")
         layout.addWidget(self.feedback_label)
         layout.addStretch(1)
-        self.transport = TransportRow(self.player)
-        layout.addWidget(self.transport)
-        self.player.currentChanged.connect(self._show_current)
-        return page
 
-    def _results_page(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
+    def _fill_results(self, layout: QVBoxLayout) -> None:
         self.score_label = QLabel()
         self.score_label.setObjectName("scoreLabel")
         font = self.score_label.font()
@@ -179,33 +132,14 @@ class AbxDialog(QDialog):
         self.verdict_label.setFont(font)
         self.mapping_label = QLabel()
         self.mapping_label.setObjectName("mappingLabel")
-        self.saved_label = QLabel()
-        self.saved_label.setObjectName("savedLabel")
-        self.saved_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.saved_label.setWordWrap(True)
-        close = QPushButton("Close")
-        close.clicked.connect(self.accept)
-        for widget in (self.score_label, self.p_label, self.verdict_label, self.mapping_label, self.saved_label):
+        for widget in (self.score_label, self.p_label, self.verdict_label, self.mapping_label,
+                       self._make_saved_label()):
             layout.addWidget(widget)
         layout.addStretch(1)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(close)
-        layout.addLayout(row)
-        return page
 
-    def _make_actions(self) -> None:
-        self.actions_by_key: dict[str, QAction] = {}
-        bindings = [("A", lambda: self.play("A")), ("B", lambda: self.play("B")), ("X", lambda: self.play("X")),
-                    ("Space", self.player.stop), ("1", lambda: self.answer("A")), ("2", lambda: self.answer("B"))]
-        for key, slot in bindings:
-            action = QAction(key, self)
-            action.setShortcut(QKeySequence(key))
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            action.setEnabled(False)
-            action.triggered.connect(slot)
-            self.addAction(action)
-            self.actions_by_key[key] = action
+    def _key_bindings(self) -> list:
+        return [("A", lambda: self.play("A")), ("B", lambda: self.play("B")), ("X", lambda: self.play("X")),
+                ("Space", self.player.stop), ("1", lambda: self.answer("A")), ("2", lambda: self.answer("B"))]
 
     # flow --------------------------------------------------------------------------------
     def _check_choice(self) -> bool:
@@ -226,10 +160,7 @@ class AbxDialog(QDialog):
         self.stimuli = {"A": stimuli[key_of.get(a, a)], "B": stimuli[key_of.get(b, b)]}
         self.session = AbxSession.plan(a, b, self.trials_spin.value(), seed=self.seed, clip=self.clip.name,
                                        rater=self.rater_edit.text().strip())
-        self.progress.setRange(0, len(self.session.trials))
-        self.pages.setCurrentIndex(1)
-        for action in self.actions_by_key.values():
-            action.setEnabled(True)
+        self._begin_trials()
         self.transport.set_duration(len(self.stimuli["A"].audio) / self.stimuli["A"].rate)
         self._show_trial(0)
 
@@ -239,13 +170,11 @@ class AbxDialog(QDialog):
         audio = {"A": self.stimuli["A"].audio, "B": self.stimuli["B"].audio}
         audio["X"] = audio[x]
         self.player.set_stimuli(audio, self.stimuli["A"].rate)
-        n = len(self.session.trials)
-        self.trial_label.setText(f"Trial {index + 1} of {n}")
-        self.progress.setValue(index)
+        self._show_progress(index, f"Trial {index + 1} of {len(self.session.trials)}")
 
     def play(self, key: str) -> None:
         """Play A, B or X of the current trial."""
-        if self.session is None or self.pages.currentIndex() != 1:
+        if self.session is None or self.pages.currentIndex() != TRIAL_PAGE:
             return
         self.player.play(key)
 
@@ -255,24 +184,18 @@ class AbxDialog(QDialog):
 
     def answer(self, choice: str) -> None:
         """Record "X is ``choice``" for the current trial; go on to the next or to the results."""
-        if self.session is None or self.pages.currentIndex() != 1:
+        if self.session is None or self.pages.currentIndex() != TRIAL_PAGE:
             return
         trial = self.session.answer(self.index, choice)
         self.trialAnswered.emit(self.index, choice)
         if self.feedback_box.isChecked():
             self.feedback_label.setText(f"Trial {self.index + 1}: " +
                                         ("correct" if trial.correct else f"wrong, X was {trial.x}"))
-        following = self.session.next_index()
-        if following is None:
-            self.finish()
-        else:
-            self._show_trial(following)
+        self._advance()
 
     def finish(self) -> None:
         """Score, save, show the results."""
-        self.player.stop()
-        for action in self.actions_by_key.values():
-            action.setEnabled(False)
+        self._stop_trials()
         score = self.session.score()
         self.progress.setValue(len(self.session.trials))
         self.score_label.setText(f"{score.correct} of {score.answered} correct")
@@ -281,22 +204,8 @@ class AbxDialog(QDialog):
         self.verdict_label.setText(verdict(score).capitalize())
         names = dict(self._choices())
         self.mapping_label.setText(f"A was {names[self.session.a]}, B was {names[self.session.b]}.")
-        try:
-            self.folder = self.save(Path(self.folder_field.text()))
-        except OSError as exc:
-            self.saved_label.setText(f"Could not save the session: {exc}")
-        else:
-            self.saved_label.setText(f"Saved to {self.folder} ({JSON_NAME}, {CSV_NAME}; seed {self.session.seed})")
-            self.saved.emit(self.folder)
-        self.pages.setCurrentIndex(2)
+        self._save_and_show_results()
 
     def save(self, parent: Path) -> Path:
         """Write the session to a new folder under ``parent``; returns that folder."""
-        folder = new_session_folder(parent, "abx", self.clip.name)
-        self.session.save_json(folder / JSON_NAME)
-        self.session.write_csv(folder / CSV_NAME)
-        return folder
-
-    def done(self, result: int) -> None:
-        self.player.stop()
-        super().done(result)
+        return self._write_session(parent, "abx", self.clip.name)

@@ -22,19 +22,17 @@ from pathlib import Path
 from typing import Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QSlider, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFormLayout, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox,
+                               QVBoxLayout, QWidget)
 
-from app.path_field import PathField
 from app.player import ABPlayer
 from xy_tokenizer.analysis.listening import (REFERENCE, RATING_MAX, RATING_MIN, MushraSession, Stimulus,
                                              mushra_stimuli, summarize_mushra, write_mushra_summary_csv)
 from xy_tokenizer.errors import XYTokenizerError
 
-from .inputs import BlindClip, common_labels, format_bitrate, new_session_folder, sessions_dir
-from .playback import StimulusPlayer
-from .widgets import ConditionTable, TransportRow
+from .base import TRIAL_PAGE, BlindTestDialog
+from .inputs import BlindClip, common_labels, format_bitrate
+from .widgets import ConditionTable
 
 #: The five MUSHRA quality bands, top to bottom, each 20 points wide.
 BANDS = ("Excellent", "Good", "Fair", "Poor", "Bad")
@@ -64,43 +62,32 @@ class BandScale(QWidget):
             layout.addWidget(label, 1)
 
 
-class MushraDialog(QDialog):
+class MushraDialog(BlindTestDialog):
     """Signals: ``trialShown(int index)``, ``saved(object folder)`` (a Path)."""
 
     trialShown = Signal(int)
     saved = Signal(object)
+    RATER_HINT = "name or initials (post-screening is per rater)"
+    SESSION_FILES = (JSON_NAME, CSV_NAME, SUMMARY_NAME)
 
     def __init__(self, clips: Sequence[BlindClip], parent: QWidget | None = None, *, folder: Path | None = None,
                  seed: int | None = None, rater: str = "", studio_player: ABPlayer | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(parent, seed=seed, studio_player=studio_player)
         self.setObjectName("mushraDialog")
         self.clips = {clip.name: clip for clip in clips}
         self.codecs = common_labels(list(clips))
         self.setWindowTitle("MUSHRA test — " + (clips[0].name if len(clips) == 1 else f"{len(clips)} clips"))
-        self.seed = seed
         self.session: MushraSession | None = None
-        self.index = 0
-        self.folder: Path | None = None
         self._stimuli: dict[str, dict[str, Stimulus]] = {}
-        self.player = StimulusPlayer(self, other=studio_player)
         self.sliders: list[QSlider] = []
         self.titles: list[QLabel] = []
         self.value_labels: list[QLabel] = []
         self.play_buttons: list[QPushButton] = []
         self.touched: list[bool] = []
-        self.pages = QStackedWidget()
-        self.pages.addWidget(self._setup_page(folder, rater))
-        self.pages.addWidget(self._trial_page())
-        self.pages.addWidget(self._results_page())
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.pages)
-        self._make_actions()
-        self.resize(760, 520)
+        self._assemble(folder, rater, 760, 520)
 
     # pages -------------------------------------------------------------------------------
-    def _setup_page(self, folder: Path | None, rater: str) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
+    def _fill_setup(self, form: QFormLayout) -> None:
         form.addRow(QLabel("<b>MUSHRA test</b>: rate how close each stimulus is to the reference, 0..100.<br>"
                            "Each trial hides the reference and a 3.5 kHz low-pass anchor among the codecs."))
         names = list(self.clips)
@@ -116,46 +103,20 @@ class MushraDialog(QDialog):
         self.repeats_spin.setObjectName("repeatsSpin")
         self.repeats_spin.setRange(1, MAX_REPEATS)
         self.repeats_spin.setToolTip("How many times each clip is rated (each time in a new order)")
-        self.rater_edit = QLineEdit(rater)
-        self.rater_edit.setObjectName("raterEdit")
-        self.rater_edit.setPlaceholderText("name or initials (post-screening is per rater)")
-        self.folder_field = PathField("folder")
-        self.folder_field.set_text(str(folder or sessions_dir()))
-        self.setup_message = QLabel()
         self.setup_message.setObjectName("setupMessage")
-        self.setup_message.setStyleSheet("color: #b00020")
         self.setup_message.setWordWrap(True)
-        self.start_button = QPushButton("Start")
-        self.start_button.setObjectName("startButton")
-        self.start_button.setDefault(True)
-        self.start_button.clicked.connect(self.start)
         if not self.codecs:
             self.setup_message.setText("No codec reconstructed every clip: reconstruct the selected files "
                                        "with the same codecs first.")
             self.start_button.setEnabled(False)
         form.addRow("Repeats:", self.repeats_spin)
-        form.addRow("Rater:", self.rater_edit)
-        form.addRow("Results folder:", self.folder_field)
-        form.addRow(self.setup_message)
-        form.addRow("", self.start_button)
-        return page
 
-    def _trial_page(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        self.trial_label = QLabel()
-        self.trial_label.setObjectName("trialLabel")
-        self.progress = QProgressBar()
-        self.progress.setObjectName("trialProgress")
-        self.progress.setFormat("%v of %m trials rated")
+    def _fill_trial(self, layout: QVBoxLayout) -> None:
         hint = QLabel("Rate each numbered stimulus against the Reference (100 = cannot tell them apart). "
                       "Keys: R reference, 1..9 play a stimulus and select its slider, Up/Down/PageUp/PageDown "
                       "rate it, Space stops.")
-        hint.setWordWrap(True)
         hint.setObjectName("hintLabel")
-        layout.addWidget(hint)
-        layout.addWidget(self.trial_label)
-        layout.addWidget(self.progress)
+        self._add_trial_header(layout, hint, "%v of %m trials rated")
         top = QHBoxLayout()
         self.reference_button = QPushButton("Reference  (R)")
         self.reference_button.setObjectName("referenceButton")
@@ -178,46 +139,21 @@ class MushraDialog(QDialog):
         self.grid.setHorizontalSpacing(14)
         self.grid.addWidget(BandScale(), 1, 0)
         layout.addLayout(self.grid, 1)
-        self.transport = TransportRow(self.player)
-        layout.addWidget(self.transport)
-        self.player.currentChanged.connect(self._show_current)
-        return page
 
-    def _results_page(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
+    def _fill_results(self, layout: QVBoxLayout) -> None:
         self.results_title = QLabel("<b>Ratings of this session</b> (mean, 95 % confidence interval, n)")
         self.table = ConditionTable()
         self.table.setObjectName("conditionTable")
         self.screening_label = QLabel()
         self.screening_label.setObjectName("screeningLabel")
         self.screening_label.setWordWrap(True)
-        self.saved_label = QLabel()
-        self.saved_label.setObjectName("savedLabel")
-        self.saved_label.setWordWrap(True)
-        self.saved_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QPushButton("Close")
-        close.clicked.connect(self.accept)
-        for widget in (self.results_title, self.table, self.screening_label, self.saved_label):
+        for widget in (self.results_title, self.table, self.screening_label, self._make_saved_label()):
             layout.addWidget(widget)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(close)
-        layout.addLayout(row)
-        return page
 
-    def _make_actions(self) -> None:
-        self.actions_by_key: dict[str, QAction] = {}
+    def _key_bindings(self) -> list:
         bindings = [(REFERENCE_KEY, self.play_reference), ("Space", self.player.stop)]
         bindings += [(str(n), lambda _=False, n=n: self.select_slider(n - 1)) for n in range(1, MAX_KEYED + 1)]
-        for key, slot in bindings:
-            action = QAction(key, self)
-            action.setShortcut(QKeySequence(key))
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            action.setEnabled(False)
-            action.triggered.connect(slot)
-            self.addAction(action)
-            self.actions_by_key[key] = action
+        return bindings
 
     def _build_sliders(self, count: int) -> None:
         for position in range(count):
@@ -269,10 +205,7 @@ class MushraDialog(QDialog):
         self.session = MushraSession.plan(list(self.clips), facts, repeats=self.repeats_spin.value(),
                                           seed=self.seed, rater=self.rater_edit.text().strip())
         self._build_sliders(len(self.session.conditions))
-        self.progress.setRange(0, len(self.session.trials))
-        for action in self.actions_by_key.values():
-            action.setEnabled(True)
-        self.pages.setCurrentIndex(1)
+        self._begin_trials()
         self._show_trial(0)
 
     def stimuli(self, clip: str) -> dict[str, Stimulus]:
@@ -308,8 +241,7 @@ class MushraDialog(QDialog):
             slider.blockSignals(False)
             self.value_labels[position].setText("–")
         n = len(self.session.trials)
-        self.trial_label.setText(f"Trial {index + 1} of {n} — {trial.clip}")
-        self.progress.setValue(index)
+        self._show_progress(index, f"Trial {index + 1} of {n} — {trial.clip}")
         self.next_button.setText("Finish" if index == n - 1 else "Next trial")
         self._update_next()
         self.trialShown.emit(index)
@@ -325,12 +257,12 @@ class MushraDialog(QDialog):
         self.next_button.setEnabled(bool(self.touched) and all(self.touched))
 
     def play_reference(self) -> None:
-        if self.pages.currentIndex() == 1 and REFERENCE_KEY in self.player.keys():
+        if self.pages.currentIndex() == TRIAL_PAGE and REFERENCE_KEY in self.player.keys():
             self.player.play(REFERENCE_KEY)
 
     def select_slider(self, position: int) -> None:
         """Play stimulus ``position`` (0-based) and give its slider the keyboard."""
-        if self.pages.currentIndex() != 1 or not 0 <= position < len(self.sliders):
+        if self.pages.currentIndex() != TRIAL_PAGE or not 0 <= position < len(self.sliders):
             return
         if str(position + 1) in self.player.keys():
             self.player.play(str(position + 1))
@@ -350,17 +282,11 @@ class MushraDialog(QDialog):
         if self.session is None or not all(self.touched):
             return
         self.session.rate_positions(self.index, self.ratings())
-        following = self.session.next_index()
-        if following is None:
-            self.finish()
-        else:
-            self._show_trial(following)
+        self._advance()
 
     def finish(self) -> None:
         """Summarise, save, show the results."""
-        self.player.stop()
-        for action in self.actions_by_key.values():
-            action.setEnabled(False)
+        self._stop_trials()
         session = self.session
         bitrates = {label: facts.get("bitrate", math.nan) for label, facts in session.codecs.items()}
         self.table.show_stats(session.summary(), bitrates)
@@ -371,26 +297,12 @@ class MushraDialog(QDialog):
             text += " This rater would be excluded from pooled results (more than 15 %)."
             self.screening_label.setStyleSheet("color: #b00020")
         self.screening_label.setText(text)
-        try:
-            self.folder = self.save(Path(self.folder_field.text()))
-        except OSError as exc:
-            self.saved_label.setText(f"Could not save the session: {exc}")
-        else:
-            self.saved_label.setText(f"Saved to {self.folder} ({JSON_NAME}, {CSV_NAME}, {SUMMARY_NAME}; "
-                                     f"seed {session.seed})")
-            self.saved.emit(self.folder)
-        self.pages.setCurrentIndex(2)
+        self._save_and_show_results()
 
     def save(self, parent: Path) -> Path:
         """Write the session and its summary to a new folder under ``parent``; returns that folder."""
         name = next(iter(self.clips)) if len(self.clips) == 1 else f"{len(self.clips)}-clips"
-        folder = new_session_folder(parent, "mushra", name)
-        self.session.save_json(folder / JSON_NAME)
-        self.session.write_csv(folder / CSV_NAME)
+        folder = self._write_session(parent, "mushra", name)
         write_mushra_summary_csv(summarize_mushra([self.session], screen=False), folder / SUMMARY_NAME)
         return folder
-
-    def done(self, result: int) -> None:
-        self.player.stop()
-        super().done(result)
 
