@@ -139,13 +139,13 @@ class DownloadBox(QGroupBox):
             self.variants.addTopLevelItem(group)
             group.setFirstColumnSpanned(True)
             for v in family.variants:
-                names = v.id + (f" ({', '.join(v.aliases)})" if v.aliases else "")
+                names = v.id + (f" ({v.aliases[0]})" if v.aliases else "")   # every alias in the tooltip
                 size = INSTALLED if installed_variant(v) is not None else registry.download_size_text(v)
                 item = QTreeWidgetItem([names, f"{_kilo(v.input_sample_rate)} \u2192 {_kilo(v.output_sample_rate)} kHz",
                                         f"{v.num_quantizers} \u00d7 {v.codebook_size} @ {v.frame_rate:g} Hz",
                                         f"{v.bitrate / 1000:g} kbps", size, v.licence])
                 item.setData(COL_NAME, VARIANT_ROLE, v.id)
-                item.setToolTip(COL_NAME, v.label)
+                item.setToolTip(COL_NAME, v.label + (f"\n--variant: {', '.join(v.names())}" if v.aliases else ""))
                 item.setToolTip(COL_LICENCE, v.licence)
                 group.addChild(item)
             group.setExpanded(True)
