@@ -168,3 +168,12 @@ def test_engine_import_loads_no_qt():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_costly_options_are_named_by_their_family(tiny16k_codec):
+    """Only XY-Tokenizer's own rule speaks about its overlap; the interface default is silent."""
+    from tests.families import toy
+
+    assert any("375" in w for w in tiny16k_codec.encode_warnings(overlap=29.92))
+    assert tiny16k_codec.encode_warnings(overlap=10) == [] and tiny16k_codec.encode_warnings() == []
+    assert toy.from_variant("toy_rvq_8k").encode_warnings(overlap=29.92) == []

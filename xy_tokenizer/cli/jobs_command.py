@@ -13,32 +13,10 @@ from xy_tokenizer.cli.common import (
     EXIT_FAILED, EXIT_OK, PROG, ProgressDisplay, Report, UsageError, add_decode_options, add_overlap, load_codec,
     positive_int,
 )
-from xy_tokenizer.codecs.xy.constants import DEFAULT_OVERLAP_SECONDS
 from xy_tokenizer.errors import XYTokenizerError
 from xy_tokenizer.jobs import JobOptions, JobSummary, collect_inputs, run_job
 from xy_tokenizer.datasets import split_shard_inputs
 from xy_tokenizer.scale.cli import add_engine_options, check_local, run_ray
-
-
-#: ``--overlap`` making the encoder do this many times the work of windows that do not overlap
-#: draws a warning (XY-Tokenizer: 30 s windows every 30 - overlap seconds).
-OVERLAP_WARNING_FACTOR = 5.0
-
-
-def overlap_warning(overlap: float | None) -> str | None:
-    """A warning when ``--overlap`` makes encoding far slower than needed (None otherwise)."""
-    from xy_tokenizer.codecs.xy.constants import WINDOW_SECONDS
-
-    if overlap is None or not 0 <= overlap < WINDOW_SECONDS:
-        return None
-    step = WINDOW_SECONDS - overlap
-    factor = WINDOW_SECONDS / step
-    if factor < OVERLAP_WARNING_FACTOR:
-        return None
-    return (f"warning: --overlap {overlap:g} moves the {WINDOW_SECONDS} s encoder window by only {step:.2f} s: "
-            f"every second of audio is encoded about {factor:.0f} times ({factor:.0f}x the work of windows "
-            f"that do not overlap); the default {DEFAULT_OVERLAP_SECONDS} s is "
-            f"{WINDOW_SECONDS / (WINDOW_SECONDS - DEFAULT_OVERLAP_SECONDS):.1f}x")
 
 
 def check_output_folder(out: Path) -> None:
@@ -77,9 +55,6 @@ def _run(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
         if args.engine == "ray":
             return run_ray(args, err, out)
         check_local(args)
-    warning = overlap_warning(getattr(args, "overlap", None))
-    if warning is not None:
-        err.write(f"{PROG}: {warning}\n")
     inputs, shard_rows = args.inputs, []
     if mode == "decode":        # token shards and shard rows (SHARD.parquet#row=N) besides .npy files
         try:
@@ -107,6 +82,8 @@ def _run(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
             events = run_job(codec, items, options, on_progress=display.update)
         except XYTokenizerError as exc:
             raise UsageError(str(exc)) from exc
+        for warning in codec.encode_warnings(**options.encode_options()) if mode != "decode" else []:
+            err.write(f"{PROG}: {warning}\n")          # the options are valid: say what they cost
         try:
             for event in events:
                 display.event(event)

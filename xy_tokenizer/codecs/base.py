@@ -130,6 +130,11 @@ class Codec(ABC):
             takes = ", ".join(self.encode_option_names) or "no options"
             raise XYTokenizerError(f"{self.family} does not take {', '.join(unknown)} (it takes {takes})")
 
+    def encode_warnings(self, **options: Any) -> list[str]:
+        """Warnings about options that are valid but costly (e.g. an overlap that multiplies the
+        work); shown by the CLI and the studio before the work starts. None by default."""
+        return []
+
     # -- derived ---------------------------------------------------------------------------
     @property
     def bits_per_code(self) -> float:

@@ -37,7 +37,7 @@ from xy_tokenizer.io.audio import resample
 from xy_tokenizer.errors import AudioError, XYTokenizerError
 from xy_tokenizer.codecs.xy.model import XYTokenizerModel
 from xy_tokenizer.io.tokens import check_codes
-from xy_tokenizer.codecs.xy.windowing import encode_step
+from xy_tokenizer.codecs.xy.windowing import encode_step, overlap_cost_warning
 
 
 #: Tokens kept from each decode window (the reference's 250 = 20 s).
@@ -161,6 +161,11 @@ class XYTokenizerCodec(Codec):
         super().check_encode_options(**options)
         if options.get("overlap") is not None:
             encode_step(options["overlap"])
+
+    def encode_warnings(self, **options) -> list[str]:
+        """A large ``overlap`` multiplies the encoder's work: say so."""
+        warning = overlap_cost_warning(options.get("overlap"))
+        return [] if warning is None else [warning]
 
     # -- encode -----------------------------------------------------------------------------
     def encode(self, wavs: Sequence[np.ndarray | torch.Tensor] | np.ndarray | torch.Tensor,

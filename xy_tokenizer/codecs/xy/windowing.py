@@ -3,7 +3,7 @@
 Preferences with no model loaded)."""
 from __future__ import annotations
 
-from xy_tokenizer.codecs.xy.constants import INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN, WINDOW_SECONDS
+from xy_tokenizer.codecs.xy.constants import DEFAULT_OVERLAP_SECONDS, INPUT_SAMPLE_RATE, SAMPLES_PER_TOKEN, WINDOW_SECONDS
 from xy_tokenizer.errors import XYTokenizerError
 
 
@@ -36,3 +36,22 @@ def check_encode_options(**options) -> None:
                                f"{', '.join(ENCODE_OPTION_NAMES)})")
     if options.get("overlap") is not None:
         encode_step(options["overlap"])
+
+
+#: An overlap that makes the encoder do this many times the work of windows that do not overlap
+#: draws a warning.
+OVERLAP_WARNING_FACTOR = 5.0
+
+
+def overlap_cost_warning(overlap: float | None) -> str | None:
+    """A warning when ``overlap`` makes encoding far slower than needed (None otherwise)."""
+    if overlap is None or not 0 <= overlap < WINDOW_SECONDS:
+        return None
+    step = WINDOW_SECONDS - overlap
+    factor = WINDOW_SECONDS / step
+    if factor < OVERLAP_WARNING_FACTOR:
+        return None
+    return (f"warning: --overlap {overlap:g} moves the {WINDOW_SECONDS} s encoder window by only {step:.2f} s: "
+            f"every second of audio is encoded about {factor:.0f} times ({factor:.0f}x the work of windows "
+            f"that do not overlap); the default {DEFAULT_OVERLAP_SECONDS} s is "
+            f"{WINDOW_SECONDS / (WINDOW_SECONDS - DEFAULT_OVERLAP_SECONDS):.1f}x")
