@@ -82,3 +82,20 @@ def tiny24k_codec(tiny24k_dir):
 
 def load_manifest(name: str) -> dict:
     return json.loads((FIXTURES / "manifests" / f"{name}.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def xcodec_tiny_expected() -> dict:
+    """The X-Codec reference outputs on the tiny fixture (``expected.npz`` as a dict of arrays)."""
+    import numpy as np
+
+    with np.load(fixture_dir("xcodec-tiny") / "expected.npz") as data:
+        return {k: data[k] for k in data.files}
+
+
+@pytest.fixture(scope="session")
+def xcodec_tiny_codec():
+    """The tiny X-Codec fixture model on CPU."""
+    import xy_tokenizer
+
+    return xy_tokenizer.load(fixture_dir("xcodec-tiny") / "xcodec_tiny.pth", device="cpu")

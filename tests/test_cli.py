@@ -1,7 +1,6 @@
 """End-to-end runs of ``xytok`` on real files with the tiny 16 kHz fixture model."""
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
@@ -13,9 +12,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.cli_runner import run_cli
 from tests.conftest import FIXTURES, ROOT
 from tests.synth import speech_like, truncate, write
-from xy_tokenizer import cli
 from xy_tokenizer.cli.common import ProgressDisplay
 from xy_tokenizer.io.fsutil import PART_MARKER, sha256_file
 from xy_tokenizer.jobs import JobEvent, JobItem, shard_of
@@ -27,13 +26,6 @@ MODEL = ["--checkpoint", str(TINY / "model.ckpt"), "--config", str(TINY / "confi
 GOOD = {"speech.wav": 1.5, "sub/speech.wav": 1.0, "stereo44k.flac": 1.2, "pcm24.wav": 0.8, "u8.wav": 0.7}
 BAD = {"bad/empty.wav": "empty", "bad/text.wav": "not an audio file", "bad/truncated.wav": "truncated",
        "bad/nan.wav": "NaN or infinite", "bad/short.wav": "0.08 s"}
-
-
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 def leftovers(folder: Path) -> list[Path]:

@@ -1,18 +1,16 @@
 """``xytok compare`` end to end on the two tiny XY fixture models (16 and 24 kHz out)."""
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.cli_runner import run_cli
 from tests.conftest import FIXTURES
 from tests.synth import speech_like, write
-from xy_tokenizer import cli
 from xy_tokenizer.analysis.metrics import METRIC_NAMES
 from xy_tokenizer.hub import install_model
 from xy_tokenizer.io.audio import load_audio
@@ -22,13 +20,6 @@ from xy_tokenizer.io.tokens import load_tokens
 T16, T24 = FIXTURES / "tiny16k", FIXTURES / "tiny24k"
 CODECS = ["--checkpoints", f"{T16 / 'model.ckpt'},{T24 / 'model.ckpt'}",
           "--configs", f"{T16 / 'config.yaml'},{T24 / 'config.yaml'}", "--device", "cpu"]
-
-
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

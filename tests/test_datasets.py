@@ -2,8 +2,6 @@
 of shard rows. Shards are made from the output of a real ``xytok encode`` on the tiny model."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from collections import Counter
 from pathlib import Path
@@ -15,9 +13,9 @@ import soundfile as sf
 pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'xy-tokenizer-studio[ray]')")
 pq = pytest.importorskip("pyarrow.parquet")
 
+from tests.cli_runner import run_cli  # noqa: E402
 from tests.conftest import FIXTURES  # noqa: E402
 from tests.synth import speech_like, write  # noqa: E402
-from xy_tokenizer import cli  # noqa: E402
 from xy_tokenizer.datasets import (  # noqa: E402
     iter_shard_rows, iter_shards, load_shard_ref, npy_to_shards, read_shard_facts, shard_job_items, shards_to_npy,
 )
@@ -30,13 +28,6 @@ from xy_tokenizer.scale.shards import (  # noqa: E402
 
 TINY = FIXTURES / "tiny16k"
 MODEL = ["--checkpoint", str(TINY / "model.ckpt"), "--config", str(TINY / "config.yaml"), "--device", "cpu"]
-
-
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import soundfile as sf
 import xy_tokenizer
 from tests.families import toy
 from tests.synth import speech_like, write
-from tests.test_cli import run_cli
+from tests.cli_runner import run_cli
 from xy_tokenizer import registry
 from xy_tokenizer.io.tokens import load_tokens
 

@@ -3,8 +3,6 @@ shards hold exactly the local engine's tokens, bad files are error rows, a run s
 resumes with every input exactly once; manifests and Parquet audio tables as inputs."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from collections import Counter
 from pathlib import Path
@@ -17,9 +15,9 @@ pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install '
 pa = pytest.importorskip("pyarrow")
 import pyarrow.parquet as pq  # noqa: E402
 
+from tests.cli_runner import run_cli  # noqa: E402
 from tests.conftest import FIXTURES  # noqa: E402
 from tests.synth import speech_like, truncate, write  # noqa: E402
-from xy_tokenizer import cli  # noqa: E402
 from xy_tokenizer.datasets import iter_shard_rows, iter_shards  # noqa: E402
 from xy_tokenizer.io.fsutil import PART_MARKER  # noqa: E402
 from xy_tokenizer.scale.ray_pipeline import CodecSpec, encode_corpus  # noqa: E402
@@ -30,13 +28,6 @@ MODEL = ["--checkpoint", str(TINY / "model.ckpt"), "--config", str(TINY / "confi
 SPEC = CodecSpec(str(TINY / "model.ckpt"), str(TINY / "config.yaml"), device="cpu")
 BAD = {"bad/empty.wav": "empty", "bad/text.wav": "not an audio file", "bad/nan.wav": "NaN or infinite",
        "bad/short.wav": "0.08 s", "bad/truncated.wav": "truncated"}
-
-
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,7 @@
 inputs, bounded memory on long decodes, clear messages. Real files, the tiny 16 kHz model."""
 from __future__ import annotations
 
-import contextlib
 import errno
-import io
 import json
 import os
 import shutil
@@ -20,9 +18,9 @@ import pytest
 import soundfile as sf
 import yaml
 
+from tests.cli_runner import run_cli
 from tests.conftest import FIXTURES, ROOT
 from tests.synth import speech_like, write
-from xy_tokenizer import cli
 from xy_tokenizer.errors import ConfigError
 from xy_tokenizer.io import fsutil
 from xy_tokenizer.io.audio import WAV_MAX_DATA_BYTES, WavWriter, load_audio, wav_format_for, write_audio
@@ -35,13 +33,6 @@ TINY = FIXTURES / "tiny16k"
 MODEL = ["--checkpoint", str(TINY / "model.ckpt"), "--config", str(TINY / "config.yaml"), "--device", "cpu"]
 #: Environment of the xytok subprocesses: this checkout's package first.
 SUB_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-
-
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 def hidden_leftovers(folder: Path) -> list[str]:

@@ -4,24 +4,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import fixture_dir
 
-from xy_tokenizer.codecs.xcodec import loader
-from xy_tokenizer.codecs.loading import open_source
 from xy_tokenizer.codecs.xcodec.codec import _equal_length_batches, _Window
 from xy_tokenizer.errors import Cancelled, XYTokenizerError
 
 
-@pytest.fixture(scope="module")
-def expected():
-    with np.load(fixture_dir("xcodec-tiny") / "expected.npz") as data:
-        return {k: data[k] for k in data.files}
+@pytest.fixture
+def expected(xcodec_tiny_expected):
+    return xcodec_tiny_expected
 
 
-@pytest.fixture(scope="module")
-def codec():
-    source = open_source(fixture_dir("xcodec-tiny") / "xcodec_tiny.pth")
-    return loader.load(source, variant="xcodec-custom", device="cpu")
+@pytest.fixture
+def codec(xcodec_tiny_codec):
+    return xcodec_tiny_codec
 
 
 def test_tokens_do_not_depend_on_batch_company(codec, expected):

@@ -5,24 +5,19 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import fixture_dir
 
-from xy_tokenizer.codecs.xcodec import loader
-from xy_tokenizer.codecs.loading import open_source
 from xy_tokenizer.codecs.xcodec.codec import plan_windows
 from xy_tokenizer.errors import XYTokenizerError
 
 
-@pytest.fixture(scope="module")
-def expected():
-    with np.load(fixture_dir("xcodec-tiny") / "expected.npz") as data:
-        return {k: data[k] for k in data.files}
+@pytest.fixture
+def expected(xcodec_tiny_expected):
+    return xcodec_tiny_expected
 
 
-@pytest.fixture(scope="module")
-def codec():
-    source = open_source(fixture_dir("xcodec-tiny") / "xcodec_tiny.pth")
-    return loader.load(source, variant="xcodec-custom", device="cpu")
+@pytest.fixture
+def codec(xcodec_tiny_codec):
+    return xcodec_tiny_codec
 
 
 @pytest.mark.parametrize("total,window,overlap", [(10, 10, 2), (11, 10, 2), (617, 150, 50), (1000, 100, 0),
