@@ -8,15 +8,12 @@ live in a ``.safetensors`` file with the single key ``fsq.projection`` (8, 320).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
 
 import numpy as np
 
-from xy_tokenizer.codecs.base import FSQ, Codec
+from tests.families.framed import FramedCodec
+from xy_tokenizer.codecs.base import FSQ
 from xy_tokenizer.codecs.spec import CheckpointSource, FamilySpec, HubFile, Variant
-from xy_tokenizer.errors import AudioError, Cancelled
-from xy_tokenizer.io.audio import resample
-from xy_tokenizer.io.tokens import check_codes
 
 RATE = 16000
 HOP = 320
@@ -45,58 +42,22 @@ def grid() -> np.ndarray:
     return _VALUES[digits]
 
 
-class FsqCodec(Codec):
+class FsqCodec(FramedCodec):
     family = "fsqtoy"
     quantizer_kind = FSQ
+    RATE, HOP, LEVELS, CODES = RATE, HOP, 1, CODES
 
     def __init__(self, projection: np.ndarray, path: Path | None) -> None:
-        self.projection = projection.astype(np.float32)          # (DIM, HOP)
-        self.inverse = np.linalg.pinv(self.projection)            # (HOP, DIM)
-        self.checkpoint_path = path
+        super().__init__(projection, path)
         self.variant = "fsqtoy_16k"
 
-    input_sample_rate = property(lambda self: RATE)
-    output_sample_rate = property(lambda self: RATE)
-    frame_rate = property(lambda self: RATE / HOP)
-    num_quantizers = property(lambda self: 1)
-    codebook_size = property(lambda self: CODES)
-    precision = property(lambda self: "float32")
-    min_input_samples = property(lambda self: HOP)
+    def quantize(self, frames: np.ndarray) -> np.ndarray:
+        """tanh-bounded, rounded to 4 steps per dimension; the code is the base-4 number of the digits."""
+        digits = np.clip(np.round((np.tanh(4 * frames) + 0.75) / 0.5), 0, STEPS - 1).astype(np.int64)   # (T, DIM)
+        return (digits @ _RADIX)[None, :]
 
-    def num_frames(self, num_samples: int) -> int:
-        return num_samples // HOP
-
-    def encode(self, wavs: Sequence[Any] | Any, sample_rate: int | None = None, *, progress=None, cancel=None,
-               batch_size=None, **options) -> list[np.ndarray]:
-        self.check_encode_options(**options)
-        clips = list(wavs) if isinstance(wavs, (list, tuple)) else [wavs]
-        out = []
-        for index, wav in enumerate(clips):
-            if cancel is not None and cancel():
-                raise Cancelled("cancelled by request")
-            x = resample(np.asarray(wav, np.float32), sample_rate or RATE, RATE)
-            if len(x) < HOP:
-                raise AudioError(f"clip {index}: shorter than one frame ({HOP} samples at {RATE} Hz)")
-            frames = np.tanh(4 * x[: self.num_frames(len(x)) * HOP].reshape(-1, HOP) @ self.projection.T)
-            digits = np.clip(np.round((frames + 0.75) / 0.5), 0, STEPS - 1).astype(np.int64)   # (T, DIM)
-            out.append((digits @ _RADIX)[None, :])
-            if progress is not None:
-                progress(index + 1, len(clips))
-        return out
-
-    def decode(self, codes_list: Sequence[Any] | Any, num_quantizers: int | None = None, *, progress=None,
-               cancel=None, batch_size=None, **options) -> list[np.ndarray]:
-        items = codes_list if isinstance(codes_list, (list, tuple)) else [codes_list]
-        vectors_of = grid()
-        out = []
-        for index, codes in enumerate(items):
-            if cancel is not None and cancel():
-                raise Cancelled("cancelled by request")
-            codes = check_codes(np.asarray(codes), f"codes {index}", CODES, 1)
-            out.append((vectors_of[codes[0]] @ self.inverse.T * 0.1).reshape(-1).astype(np.float32))
-            if progress is not None:
-                progress(index + 1, len(items))
-        return out
+    def vectors(self, codes: np.ndarray) -> np.ndarray:
+        return grid()[codes[0]] * 0.1
 
     def codebooks(self) -> np.ndarray:
         return grid()[None]

@@ -9,15 +9,11 @@ This module is both the family package (``FAMILY``) and its loader (``recognise`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
 
 import numpy as np
 
-from xy_tokenizer.codecs.base import Codec
+from tests.families.framed import FramedCodec
 from xy_tokenizer.codecs.spec import CheckpointSource, FamilySpec, HubFile, Variant
-from xy_tokenizer.errors import AudioError, Cancelled
-from xy_tokenizer.io.audio import resample
-from xy_tokenizer.io.tokens import check_codes
 
 RATE = 8000
 HOP = 320
@@ -36,62 +32,26 @@ FAMILY = FamilySpec(
 )
 
 
-class ToyCodec(Codec):
+class ToyCodec(FramedCodec):
     family = "toy"
+    RATE, HOP, LEVELS, CODES = RATE, HOP, LEVELS, CODES
 
     def __init__(self, projection: np.ndarray, codebooks: np.ndarray, path: Path | None) -> None:
-        self.projection = projection.astype(np.float32)            # (DIM, HOP)
+        super().__init__(projection, path)
         self.codebook_vectors = codebooks.astype(np.float32)       # (LEVELS, CODES, DIM)
-        self.inverse = np.linalg.pinv(self.projection)              # (HOP, DIM)
-        self.checkpoint_path = path
         self.variant = "toy_rvq_8k"
 
-    input_sample_rate = property(lambda self: RATE)
-    output_sample_rate = property(lambda self: RATE)
-    frame_rate = property(lambda self: RATE / HOP)
-    num_quantizers = property(lambda self: LEVELS)
-    codebook_size = property(lambda self: CODES)
-    precision = property(lambda self: "float32")
-    min_input_samples = property(lambda self: HOP)
+    def quantize(self, frames: np.ndarray) -> np.ndarray:
+        """Residual VQ: per level the nearest code of what the levels before left."""
+        residual, codes = frames, np.zeros((LEVELS, len(frames)), np.int64)
+        for level in range(LEVELS):
+            book = self.codebook_vectors[level]
+            codes[level] = np.argmin(((residual[:, None, :] - book[None]) ** 2).sum(-1), axis=1)
+            residual = residual - book[codes[level]]
+        return codes
 
-    def num_frames(self, num_samples: int) -> int:
-        return num_samples // HOP
-
-    def encode(self, wavs: Sequence[Any] | Any, sample_rate: int | None = None, *, progress=None, cancel=None,
-               batch_size=None, **options) -> list[np.ndarray]:
-        self.check_encode_options(**options)
-        clips = list(wavs) if isinstance(wavs, (list, tuple)) else [wavs]
-        out = []
-        for index, wav in enumerate(clips):
-            if cancel is not None and cancel():
-                raise Cancelled("cancelled by request")
-            x = resample(np.asarray(wav, np.float32), sample_rate or RATE, RATE)
-            if len(x) < HOP:
-                raise AudioError(f"clip {index}: shorter than one frame ({HOP} samples at {RATE} Hz)")
-            frames = x[: self.num_frames(len(x)) * HOP].reshape(-1, HOP) @ self.projection.T   # (T, DIM)
-            residual, codes = frames, np.zeros((LEVELS, len(frames)), np.int64)
-            for level in range(LEVELS):
-                book = self.codebook_vectors[level]
-                codes[level] = np.argmin(((residual[:, None, :] - book[None]) ** 2).sum(-1), axis=1)
-                residual = residual - book[codes[level]]
-            out.append(codes)
-            if progress is not None:
-                progress(index + 1, len(clips))
-        return out
-
-    def decode(self, codes_list: Sequence[Any] | Any, num_quantizers: int | None = None, *, progress=None,
-               cancel=None, batch_size=None, **options) -> list[np.ndarray]:
-        items = codes_list if isinstance(codes_list, (list, tuple)) else [codes_list]
-        out = []
-        for index, codes in enumerate(items):
-            if cancel is not None and cancel():
-                raise Cancelled("cancelled by request")
-            codes = check_codes(np.asarray(codes), f"codes {index}", CODES, LEVELS)[:num_quantizers or LEVELS]
-            vectors = sum(self.codebook_vectors[level][codes[level]] for level in range(codes.shape[0]))
-            out.append((vectors @ self.inverse.T).reshape(-1).astype(np.float32))
-            if progress is not None:
-                progress(index + 1, len(items))
-        return out
+    def vectors(self, codes: np.ndarray) -> np.ndarray:
+        return sum(self.codebook_vectors[level][codes[level]] for level in range(codes.shape[0]))
 
     def codebooks(self) -> np.ndarray:
         return self.codebook_vectors.copy()
