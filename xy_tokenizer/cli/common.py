@@ -47,26 +47,25 @@ def positive_int(text: str) -> int:
     return value
 
 
-def overlap_arg(text: str) -> float:
-    """Seconds, >= 0; the codec checks its own rule (XY-Tokenizer: a multiple of 0.08 s) before any work."""
+def _seconds(text: str, *, allow_zero: bool) -> float:
+    """A finite number of seconds, > 0 (or >= 0 with ``allow_zero``)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds {'>=' if allow_zero else '>'} 0, got {text!r}")
     return value
+
+
+def overlap_arg(text: str) -> float:
+    """Seconds, >= 0; the codec checks its own rule (XY-Tokenizer: a multiple of 0.08 s) before any work."""
+    return _seconds(text, allow_zero=True)
 
 
 def window_arg(text: str) -> float:
     """Seconds, > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
-    return value
+    return _seconds(text, allow_zero=False)
 
 
 def model_options() -> argparse.ArgumentParser:
