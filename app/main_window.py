@@ -26,6 +26,7 @@ from xy_tokenizer.errors import XYTokenizerError
 from xy_tokenizer.io import paths
 from xy_tokenizer.io.audio import AUDIO_EXTENSIONS
 
+from .gc_guard import GuiGarbageCollector
 from .bench import Bench
 from .comparison_model import ORIGINAL_LABEL, ComparisonSet
 from .export_dialog import CANCEL, OVERWRITE, ConflictResolver, ExportChoice, ExportDialog, \
@@ -91,6 +92,8 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None, *,
                  resolve_conflicts: ConflictResolver | None = None):
         super().__init__()
+        self.gc_guard = GuiGarbageCollector(self)    # Python garbage is collected on this thread only
+        self.gc_guard.start()
         self.setWindowTitle(APP_TITLE)
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)
@@ -1009,4 +1012,5 @@ class MainWindow(QMainWindow):
             shutdown = getattr(dock, "shutdown", None)
             if callable(shutdown):
                 shutdown()
+        self.gc_guard.stop()
         super().closeEvent(event)

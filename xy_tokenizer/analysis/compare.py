@@ -404,8 +404,13 @@ class ComparisonEvent:
 
 
 def release_memory() -> None:
-    """Collect garbage and give cached accelerator memory back (after dropping a model)."""
-    gc.collect()
+    """Collect garbage and give cached accelerator memory back (after dropping a model).
+
+    When automatic collection is off, whoever turned it off collects (the studio does so on its
+    GUI thread only: a collection on a worker could free Qt objects there), so only the cache
+    is released here."""
+    if gc.isenabled():
+        gc.collect()
     import sys
 
     torch = sys.modules.get("torch")
